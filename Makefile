@@ -1,0 +1,45 @@
+# Every target sets up what it needs on a fresh machine: a virtual environment pinned by constraints.txt,
+# and the aws-cdk CLI pinned by package-lock.json.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY_STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: demo test lint typecheck unit synth clean
+
+$(PY_STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --constraint constraints.txt --editable '.[dev]'
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+## demo: the refund workflow end to end, offline, on the embedded moto backend
+demo: $(PY_STAMP)
+	$(BIN)/baton run refund --input examples/refund/eligible.json
+
+## test: lint, type-check and every test (unit, local end-to-end, infrastructure)
+test: lint typecheck unit
+
+lint: $(PY_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(PY_STAMP)
+	$(BIN)/mypy baton functions workflows
+
+unit: $(PY_STAMP) $(NODE_STAMP)
+	$(BIN)/pytest
+
+## synth: the CloudFormation templates, offline (no AWS account needed)
+synth: $(PY_STAMP) $(NODE_STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" npx cdk synth --quiet
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out .baton

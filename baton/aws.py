@@ -1,0 +1,44 @@
+"""The one place boto3 clients are made. Every component receives clients from here (injectable)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+# Called with (service, operation, params) before every AWS request, e.g. to record an agent's calls.
+CallObserver = Callable[[str, str, dict[str, Any]], None]
+
+_CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=10)
+
+
+class AwsClients:
+    """Lazily built, cached boto3 clients from one session.
+
+    Several AwsClients may share a session (each with its own observer): the observer is registered on
+    each client's own event emitter, and client creation, which is not thread-safe, is serialised.
+    """
+
+    _creation_lock = threading.Lock()
+
+    def __init__(self, session: boto3.Session | None = None, observer: CallObserver | None = None) -> None:
+        self._session = session or boto3.Session()
+        self._observer = observer
+        self._clients: dict[str, Any] = {}
+
+    def client(self, service: str) -> Any:
+        with self._creation_lock:
+            if service not in self._clients:
+                client = self._session.client(service, config=_CLIENT_CONFIG)  # type: ignore[call-overload]
+                if self._observer is not None:
+                    observer = self._observer
+
+                    def observe(model: Any, params: dict[str, Any], **_: Any) -> None:
+                        observer(model.service_model.endpoint_prefix, model.name, params)
+
+                    client.meta.events.register("before-call", observe)
+                self._clients[service] = client
+            return self._clients[service]

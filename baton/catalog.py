@@ -1,0 +1,290 @@
+"""The catalog: the single source of truth for resources, tools, agents and workflows.
+
+Infrastructure derives IAM from it, the runtime enforces it, the inventory reports it. Everything here is
+plain data (pydantic models); implementations are referenced by dotted path so that the CDK app can read
+the catalog without importing agent code.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections import Counter
+from collections.abc import Iterator
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+NAME_PATTERN = r"^[a-z][a-z0-9_]{0,47}$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+# "module.path:attribute"
+DottedPath = Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")]
+
+
+class CatalogError(ValueError):
+    """A catalog that contradicts itself. The message names every culprit."""
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+
+class ResourceKind(StrEnum):
+    TABLE = "table"
+    SECRET = "secret"  # noqa: S105 (a resource kind, not a password)
+    QUEUE = "queue"
+    TOPIC = "topic"
+    PARAMETER = "parameter"
+
+
+class ResourceSpec(_Spec):
+    """An AWS resource the catalog owns; CDK creates it, the offline engine creates it in moto."""
+
+    kind: ResourceKind
+    name: Name
+    description: str
+    # table only: key schema
+    partition_key: str | None = None
+    sort_key: str | None = None
+    # secret only: a Lambda function ARN that rotates it (rotation schedule is added when set)
+    rotation_function_arn: str | None = None
+    # parameter only: the value it is created with
+    value: str | None = None
+
+
+class ResourceRef(_Spec):
+    """A reference to a catalog resource that CDK resolves to an ARN.
+
+    `suffix` extends the ARN (for example "/index/*" for a table's indexes).
+    """
+
+    kind: ResourceKind
+    name: Name
+    suffix: str = ""
+
+
+class Grant(_Spec):
+    """An IAM grant a tool needs: exact actions on one catalog resource, with optional conditions."""
+
+    actions: tuple[str, ...] = Field(min_length=1)
+    resource: ResourceRef
+    conditions: dict[str, dict[str, tuple[str, ...]]] = Field(default_factory=dict)
+
+    @field_validator("actions")
+    @classmethod
+    def _no_wildcards(cls, actions: tuple[str, ...]) -> tuple[str, ...]:
+        for action in actions:
+            service, _, operation = action.partition(":")
+            if not service or not operation or "*" in action:
+                raise ValueError(f"IAM action {action!r} must be an exact 'service:Operation'")
+        return actions
+
+
+class SideEffect(StrEnum):
+    READ = "read"
+    WRITE = "write"
+    IRREVERSIBLE = "irreversible"
+
+
+class ToolSpec(_Spec):
+    """The only way an agent touches the world."""
+
+    name: Name
+    description: str
+    implementation: DottedPath
+    arguments: type[BaseModel]
+    side_effect: SideEffect
+    grants: tuple[Grant, ...] = ()
+    # secret resources the tool reads through the secrets broker (the IAM grant is derived from this)
+    secrets: tuple[Name, ...] = ()
+    # hostnames an HTTP or MCP tool may reach; anything else is refused before a connection is made
+    egress: tuple[str, ...] = ()
+    # responses from systems outside the account (HTTP APIs, MCP servers, peers) are untrusted data
+    output_trusted: bool = True
+    # an irreversible tool refuses arguments derived from untrusted data unless this names why it is safe
+    untrusted_arguments_allowed: str | None = None
+
+    def resource_refs(self) -> tuple[ResourceRef, ...]:
+        refs = [grant.resource for grant in self.grants]
+        refs += [ResourceRef(kind=ResourceKind.SECRET, name=secret) for secret in self.secrets]
+        return tuple(refs)
+
+    def all_grants(self) -> tuple[Grant, ...]:
+        """Declared grants plus those implied by the declared secrets."""
+        implied = tuple(
+            Grant(
+                actions=("secretsmanager:GetSecretValue",),
+                resource=ResourceRef(kind=ResourceKind.SECRET, name=secret),
+            )
+            for secret in self.secrets
+        )
+        return self.grants + implied
+
+
+class AgentSpec(_Spec):
+    """A specialised unit of work: one Lambda function, one IAM role."""
+
+    name: Name
+    description: str
+    implementation: DottedPath
+    input_model: type[BaseModel]
+    output_model: type[BaseModel]
+    tools: tuple[Name, ...]
+    # the only run-context keys this agent receives (workflow input fields or other agents' outputs)
+    context_keys: tuple[str, ...] = ()
+    timeout_seconds: int = Field(default=30, ge=1, le=900)
+    memory_mb: int = Field(default=256, ge=128, le=10240)
+    reserved_concurrency: int | None = Field(default=None, ge=1)
+
+
+class Budgets(_Spec):
+    """Limits the orchestrator enforces on every run of a workflow."""
+
+    max_stages: int = Field(default=20, ge=1)
+    max_tasks_per_stage: int = Field(default=10, ge=1, le=1000)
+    max_concurrency: int = Field(default=5, ge=1, le=1000)
+
+
+class WorkflowSpec(_Spec):
+    """A named goal type: its input model, its agents, its planner, its guardrails."""
+
+    name: Name
+    description: str
+    input_model: type[BaseModel]
+    planner: DottedPath
+    agents: tuple[Name, ...] = Field(min_length=1)
+    # input fields whose model validation makes them safe identifiers rather than free text
+    trusted_input_keys: tuple[str, ...] = ()
+    budgets: Budgets = Budgets()
+    run_retention_days: int = Field(default=30, ge=1)
+    # offline only: prepares seed data and fakes in the local engine
+    offline_fixture: DottedPath | None = None
+
+
+class Catalog(_Spec):
+    resources: dict[str, ResourceSpec]
+    tools: dict[str, ToolSpec]
+    agents: dict[str, AgentSpec]
+    workflows: dict[str, WorkflowSpec]
+    kind: Literal["baton.catalog"] = "baton.catalog"
+
+    def workflow(self, name: str) -> WorkflowSpec:
+        try:
+            return self.workflows[name]
+        except KeyError:
+            raise CatalogError(f"unknown workflow {name!r}; known: {sorted(self.workflows)}") from None
+
+    def agent(self, name: str) -> AgentSpec:
+        try:
+            return self.agents[name]
+        except KeyError:
+            raise CatalogError(f"unknown agent {name!r}") from None
+
+    def tools_of(self, agent: AgentSpec) -> tuple[ToolSpec, ...]:
+        return tuple(self.tools[name] for name in agent.tools)
+
+    def resources_of(self, agent: AgentSpec) -> tuple[ResourceSpec, ...]:
+        names: dict[str, None] = {}
+        for tool in self.tools_of(agent):
+            for ref in tool.resource_refs():
+                names[ref.name] = None
+        return tuple(self.resources[name] for name in names)
+
+    def workflows_of(self, agent: AgentSpec) -> tuple[WorkflowSpec, ...]:
+        return tuple(w for w in self.workflows.values() if agent.name in w.agents)
+
+
+def build_catalog(
+    *,
+    resources: list[ResourceSpec],
+    tools: list[ToolSpec],
+    agents: list[AgentSpec],
+    workflows: list[WorkflowSpec],
+) -> Catalog:
+    """Assemble and cross-check a catalog; raise CatalogError naming every problem found."""
+    catalog = Catalog(
+        resources={r.name: r for r in resources},
+        tools={t.name: t for t in tools},
+        agents={a.name: a for a in agents},
+        workflows={w.name: w for w in workflows},
+    )
+    problems = [
+        *_duplicates(resources=resources, tools=tools, agents=agents, workflows=workflows),
+        *_resource_problems(resources),
+        *_boundary_problems(tools, agents, workflows),
+        *_tool_problems(tools, catalog.resources),
+        *_agent_problems(agents, catalog.tools),
+        *_workflow_problems(workflows, catalog.agents),
+    ]
+    if problems:
+        raise CatalogError("invalid catalog: " + "; ".join(problems))
+    return catalog
+
+
+def _duplicates(**specs: list[ResourceSpec] | list[ToolSpec] | list[AgentSpec] | list[WorkflowSpec]) -> Iterator[str]:
+    for label, items in specs.items():
+        for name, count in Counter(item.name for item in items).items():
+            if count > 1:
+                yield f"duplicate {label[:-1]} name {name!r}"
+
+
+def _resource_problems(resources: list[ResourceSpec]) -> Iterator[str]:
+    for resource in resources:
+        if resource.kind is ResourceKind.TABLE and not resource.partition_key:
+            yield f"table {resource.name!r} has no partition_key"
+        if resource.kind is ResourceKind.PARAMETER and resource.value is None:
+            yield f"parameter {resource.name!r} has no value"
+
+
+def _boundary_problems(tools: list[ToolSpec], agents: list[AgentSpec], workflows: list[WorkflowSpec]) -> Iterator[str]:
+    boundaries = [(f"tool {t.name!r} arguments", t.arguments) for t in tools]
+    boundaries += [
+        (f"agent {a.name!r} {part}", getattr(a, part)) for a in agents for part in ("input_model", "output_model")
+    ]
+    boundaries += [(f"workflow {w.name!r} input_model", w.input_model) for w in workflows]
+    for label, model in boundaries:
+        if model.model_config.get("extra") != "forbid":
+            yield f"{label} {model.__name__} must forbid extra fields (it crosses a trust boundary)"
+
+
+def _tool_problems(tools: list[ToolSpec], resources: dict[str, ResourceSpec]) -> Iterator[str]:
+    for tool in tools:
+        for ref in tool.resource_refs():
+            target = resources.get(ref.name)
+            if target is None:
+                yield f"tool {tool.name!r} grants access to undeclared resource {ref.name!r}"
+            elif target.kind is not ref.kind:
+                kinds = f"as a {ref.kind.value}, but it is a {target.kind.value}"
+                yield f"tool {tool.name!r} refers to {ref.name!r} {kinds}"
+        if tool.egress and tool.output_trusted:
+            yield f"tool {tool.name!r} reaches outside the account, so its output must be untrusted"
+
+
+def _agent_problems(agents: list[AgentSpec], tools: dict[str, ToolSpec]) -> Iterator[str]:
+    for agent in agents:
+        if not agent.tools:
+            yield f"agent {agent.name!r} declares no tools"
+        for tool_name in agent.tools:
+            if tool_name not in tools:
+                yield f"agent {agent.name!r} uses unknown tool {tool_name!r}"
+
+
+def _workflow_problems(workflows: list[WorkflowSpec], agents: dict[str, AgentSpec]) -> Iterator[str]:
+    for workflow in workflows:
+        input_keys = set(workflow.input_model.model_fields)
+        for key in workflow.trusted_input_keys:
+            if key not in input_keys:
+                yield f"workflow {workflow.name!r} trusts unknown input key {key!r}"
+        for agent_name in workflow.agents:
+            agent = agents.get(agent_name)
+            if agent is None:
+                yield f"workflow {workflow.name!r} uses unknown agent {agent_name!r}"
+                continue
+            for key in set(agent.context_keys) - input_keys - set(workflow.agents):
+                yield f"agent {agent.name!r} reads context key {key!r}, which workflow {workflow.name!r} never provides"
+
+
+def resolve(path: str) -> Any:
+    """Import the attribute a catalog's dotted path names."""
+    module_name, _, attribute = path.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)

@@ -1,0 +1,1 @@
+"""The offline engine: Baton's embedded default, on moto, in one process."""

@@ -1,0 +1,275 @@
+"""LocalEngine: the whole deployment, offline, in one process.
+
+moto plays DynamoDB, Secrets Manager, SSM, SQS, SNS, STS, Lambda and Step Functions. moto's Step
+Functions interpreter executes statemachines/orchestration.asl.json itself; when it invokes a function,
+the real handler of that orchestrator or agent runs in-process with that function's own environment and
+its own boto3 session (whose AWS calls are recorded, to compare with the IAM derived for the agent).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import boto3
+from moto import mock_aws
+
+from baton.agent_runner import AgentRunner
+from baton.aws import AwsClients
+from baton.catalog import ResourceKind, ResourceSpec, resolve
+from baton.local import moto_lambda
+from baton.local.http import LocalHttpTransport
+from baton.models import RunStatus, TaskOutcome
+from baton.orchestrator import Orchestrator
+from baton.runs import RunRecord, read_run
+from baton.runtime import (
+    DEFAULT_CATALOG,
+    ENV_CATALOG,
+    build_agent_runner,
+    build_orchestrator,
+    build_run_starter,
+    load_catalog,
+)
+from baton.settings import Settings
+from baton.statemachine import render_definition
+from functions.agent import handler as agent_handler
+from functions.orchestrator import handler as orchestrator_handler
+
+REGION = "us-east-1"
+STATE_TABLE = "baton-state"
+_FAKE_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    "POWERTOOLS_TRACE_DISABLED": "true",
+}
+_MOTO_CONFIG = {
+    "stepfunctions": {"execute_state_machine": True},
+    "lambda": {"use_docker": False},
+}
+
+
+@dataclass(frozen=True)
+class AwsCall:
+    function: str
+    service: str
+    operation: str
+
+
+def _agent_handler(runner: AgentRunner) -> moto_lambda.Handler:
+    return lambda event: agent_handler.handle(event, runner)
+
+
+def _orchestrator_handler(orchestrator: Orchestrator) -> moto_lambda.Handler:
+    return lambda event: orchestrator_handler.handle(event, orchestrator)
+
+
+def agent_function_name(agent: str) -> str:
+    return f"baton-agent-{agent}".replace("_", "-")
+
+
+def orchestrator_function_name(workflow: str) -> str:
+    return f"baton-orchestrator-{workflow}".replace("_", "-")
+
+
+class LocalEngine:
+    """Context manager: provisions the catalog in moto on enter, tears everything down on exit."""
+
+    def __init__(
+        self,
+        catalog_path: str = DEFAULT_CATALOG,
+        wrap_handler: Callable[[str, moto_lambda.Handler], moto_lambda.Handler] | None = None,
+    ) -> None:
+        self.catalog_path = catalog_path
+        self.catalog = load_catalog(catalog_path)
+        self.http = LocalHttpTransport()
+        self.physical_ids: dict[str, str] = {}
+        self.state_machines: dict[str, str] = {}
+        self.fixtures: dict[str, Any] = {}
+        self.aws_calls: list[AwsCall] = []
+        self._calls_lock = threading.Lock()
+        self._wrap = wrap_handler or (lambda _name, handler: handler)
+        self._saved_env: dict[str, str | None] = {}
+        self._mock: Any = None
+
+    # ------------------------------------------------------------ lifecycle
+
+    def __enter__(self) -> LocalEngine:
+        for key, value in _FAKE_ENV.items():
+            self._saved_env[key] = os.environ.get(key)
+            os.environ[key] = value
+        self._mock = mock_aws(config=_MOTO_CONFIG)  # type: ignore[call-overload]
+        self._mock.start()
+        moto_lambda.install()
+        # moto's interpreter logs each failed state with a stack dump; the run record tells the story
+        logging.getLogger("moto").setLevel(logging.CRITICAL)
+        try:
+            self._session = boto3.Session(region_name=REGION)
+            self.clients = AwsClients(self._session)
+            self._provision()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        moto_lambda.uninstall()
+        if self._mock is not None:
+            self._mock.stop()
+            self._mock = None
+        for key, old in self._saved_env.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+    # ------------------------------------------------------------ provisioning from the catalog
+
+    def _provision(self) -> None:
+        self._create_state_table()
+        for resource in self.catalog.resources.values():
+            self.physical_ids[resource.name] = self._create_resource(resource)
+        iam = self.clients.client("iam")
+        role_arn = iam.create_role(RoleName="baton-local", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        agent_functions: dict[str, str] = {}
+        for agent in self.catalog.agents.values():
+            resource_ids = {r.name: self.physical_ids[r.name] for r in self.catalog.resources_of(agent)}
+            env = self._env(Settings(state_table=STATE_TABLE, agent=agent.name, resources=resource_ids))
+            name = agent_function_name(agent.name)
+            agent_functions[agent.name] = self._create_function(name, role_arn, env)
+            self._register(name, _agent_handler(build_agent_runner(env, self._recording_clients(name), self.http)))
+        sfn = self.clients.client("stepfunctions")
+        for workflow in self.catalog.workflows.values():
+            functions = {a: agent_functions[a] for a in workflow.agents}
+            env = self._env(Settings(state_table=STATE_TABLE, workflow=workflow.name, agent_functions=functions))
+            name = orchestrator_function_name(workflow.name)
+            arn = self._create_function(name, role_arn, env)
+            self._register(name, _orchestrator_handler(build_orchestrator(env, self._recording_clients(name))))
+            definition = render_definition({"OrchestratorFunctionArn": arn, "StateTableName": STATE_TABLE})
+            self.state_machines[workflow.name] = sfn.create_state_machine(
+                name=f"baton-{workflow.name}".replace("_", "-"), definition=definition, roleArn=role_arn
+            )["stateMachineArn"]
+        api_env = self._env(Settings(state_table=STATE_TABLE, state_machines=self.state_machines))
+        self.starter, self.store = build_run_starter(api_env, self.clients)
+        for workflow in self.catalog.workflows.values():
+            if workflow.offline_fixture:
+                self.fixtures[workflow.name] = resolve(workflow.offline_fixture)(self)
+
+    def _env(self, settings: Settings) -> dict[str, str]:
+        return settings.to_env() | {ENV_CATALOG: self.catalog_path}
+
+    def _create_state_table(self) -> None:
+        ddb = self.clients.client("dynamodb")
+        ddb.create_table(
+            TableName=STATE_TABLE,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        ddb.update_time_to_live(
+            TableName=STATE_TABLE, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
+        )
+
+    def _create_resource(self, resource: ResourceSpec) -> str:
+        name = resource.name
+        if resource.kind is ResourceKind.TABLE:
+            keys = [(resource.partition_key, "HASH")] + ([(resource.sort_key, "RANGE")] if resource.sort_key else [])
+            self.clients.client("dynamodb").create_table(
+                TableName=name,
+                KeySchema=[{"AttributeName": k, "KeyType": t} for k, t in keys],
+                AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k, _ in keys],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            return name
+        if resource.kind is ResourceKind.SECRET:
+            created = self.clients.client("secretsmanager").create_secret(
+                Name=name, SecretString=secrets.token_urlsafe(24)
+            )
+            return str(created["ARN"])
+        if resource.kind is ResourceKind.QUEUE:
+            return str(self.clients.client("sqs").create_queue(QueueName=name)["QueueUrl"])
+        if resource.kind is ResourceKind.TOPIC:
+            return str(self.clients.client("sns").create_topic(Name=name)["TopicArn"])
+        parameter = f"/baton/{name}"
+        self.clients.client("ssm").put_parameter(Name=parameter, Value=resource.value or "", Type="String")
+        return parameter
+
+    def _create_function(self, name: str, role_arn: str, env: dict[str, str]) -> str:
+        created = self.clients.client("lambda").create_function(
+            FunctionName=name,
+            Runtime="python3.13",
+            Role=role_arn,
+            Handler="handler.handler",
+            Code={"ZipFile": b"offline"},
+            Environment={"Variables": env},
+        )
+        return str(created["FunctionArn"])
+
+    def _register(self, name: str, handler: moto_lambda.Handler) -> None:
+        moto_lambda.register(name, self._wrap(name, handler))
+
+    def _recording_clients(self, function: str) -> AwsClients:
+        def observe(service: str, operation: str, _params: dict[str, Any]) -> None:
+            with self._calls_lock:
+                self.aws_calls.append(AwsCall(function, service, operation))
+
+        return AwsClients(self._session, observer=observe)
+
+    # ------------------------------------------------------------ running
+
+    def start(self, workflow: str, run_input: Any, idempotency_key: str | None = None) -> str:
+        return self.starter.start(workflow, run_input, idempotency_key).run_id
+
+    def wait(
+        self,
+        run_id: str,
+        timeout_seconds: float = 120,
+        on_step: Callable[[TaskOutcome], None] | None = None,
+    ) -> RunRecord:
+        """Poll until the execution ends; report each step as the orchestrator records it."""
+        sfn = self.clients.client("stepfunctions")
+        workflow = self.store.load_meta(run_id).workflow
+        execution_arn = self.state_machines[workflow].replace(":stateMachine:", ":execution:") + f":{run_id}"
+        seen: set[tuple[int, int]] = set()
+        deadline = time.monotonic() + timeout_seconds
+        while True:
+            execution = sfn.describe_execution(executionArn=execution_arn)
+            if on_step is not None:
+                for outcome in sorted(self.store.load_history(run_id), key=lambda o: (o.stage, o.index)):
+                    if (outcome.stage, outcome.index) not in seen:
+                        seen.add((outcome.stage, outcome.index))
+                        on_step(outcome)
+            if execution["status"] != "RUNNING":
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"run {run_id} still running after {timeout_seconds} s")
+            time.sleep(0.02)
+        record = read_run(self.store, run_id)
+        if record.status is RunStatus.RUNNING:
+            # the execution ended without the orchestrator closing the run (an infrastructure failure)
+            cause = execution.get("cause") or execution.get("error") or execution["status"]
+            record = record.model_copy(update={"status": RunStatus.FAILED, "reason": f"execution ended: {cause}"})
+        return record
+
+    def run(self, workflow: str, run_input: Any, **wait_options: Any) -> RunRecord:
+        return self.wait(self.start(workflow, run_input), **wait_options)
+
+    def secret_value(self, name: str) -> str:
+        """For fixtures that stand in for the other side of a secret (a fake provider checking its API key)."""
+        value = self.clients.client("secretsmanager").get_secret_value(SecretId=self.physical_ids[name])
+        return str(value["SecretString"])

@@ -1,0 +1,51 @@
+"""The secrets broker: the only way a tool obtains a secret.
+
+Values come from Secrets Manager through Powertools Parameters with a short cache (minutes), are never
+put in environment variables, and are registered with the redactor so they cannot leak into text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+from baton.redaction import REDACTOR, Redactor
+
+MIN_SECRET_LENGTH = 12
+
+
+class SecretUnavailable(Exception):
+    """A secret could not be read; the message never contains the value."""
+
+
+class SecretsBroker:
+    def __init__(
+        self,
+        secretsmanager_client: Callable[[], Any],
+        physical_ids: dict[str, str],
+        max_age_seconds: int = 300,
+        redactor: Redactor = REDACTOR,
+    ) -> None:
+        # built on first use: functions whose tools need no secret never create a Secrets Manager client
+        self._client_factory = secretsmanager_client
+        self._provider: SecretsProvider | None = None
+        self._physical_ids = physical_ids
+        self._max_age = max_age_seconds
+        self._redactor = redactor
+
+    def get(self, name: str) -> str:
+        physical_id = self._physical_ids.get(name)
+        if physical_id is None:
+            raise SecretUnavailable(f"secret {name!r} is not configured for this function")
+        if self._provider is None:
+            self._provider = SecretsProvider(boto3_client=self._client_factory())
+        try:
+            value = self._provider.get(physical_id, max_age=self._max_age)
+        except Exception as error:  # the provider's errors name the secret id, never its value
+            raise SecretUnavailable(f"secret {name!r} could not be read: {type(error).__name__}") from None
+        if not isinstance(value, str) or len(value) < MIN_SECRET_LENGTH:
+            raise SecretUnavailable(f"secret {name!r} is not a string of at least {MIN_SECRET_LENGTH} characters")
+        self._redactor.register(value)
+        return value

@@ -1,0 +1,82 @@
+"""The environment contract between the infrastructure and the Lambda handlers.
+
+CDK sets these variables from the catalog; the offline engine sets the same ones per function.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+ENV_STATE_TABLE = "BATON_STATE_TABLE"
+ENV_WORKFLOW = "BATON_WORKFLOW"
+ENV_AGENT = "BATON_AGENT"
+# JSON object: agent name -> function name or ARN (orchestrator)
+ENV_AGENT_FUNCTIONS = "BATON_AGENT_FUNCTIONS"
+# JSON object: catalog resource name -> physical id (table name, secret ARN, queue URL, topic ARN, parameter name)
+ENV_RESOURCES = "BATON_RESOURCES"
+# JSON object: workflow name -> state machine ARN (api)
+ENV_STATE_MACHINES = "BATON_STATE_MACHINES"
+ENV_SECRETS_MAX_AGE = "BATON_SECRETS_MAX_AGE_SECONDS"
+
+
+class SettingsError(RuntimeError):
+    """A function was deployed without the configuration it needs (fail at start, not mid-run)."""
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    state_table: str
+    workflow: str | None = None
+    agent: str | None = None
+    agent_functions: dict[str, str] = Field(default_factory=dict)
+    resources: dict[str, str] = Field(default_factory=dict)
+    state_machines: dict[str, str] = Field(default_factory=dict)
+    secrets_max_age_seconds: int = Field(default=300, ge=0, le=3600)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        def mapping(name: str) -> dict[str, str]:
+            raw = env.get(name)
+            if not raw:
+                return {}
+            try:
+                value = json.loads(raw)
+            except json.JSONDecodeError as error:
+                raise SettingsError(f"{name} is not valid JSON: {error}") from None
+            if not isinstance(value, dict):
+                raise SettingsError(f"{name} must be a JSON object")
+            return value
+
+        if not env.get(ENV_STATE_TABLE):
+            raise SettingsError(f"{ENV_STATE_TABLE} is not set")
+        try:
+            return cls(
+                state_table=env[ENV_STATE_TABLE],
+                workflow=env.get(ENV_WORKFLOW),
+                agent=env.get(ENV_AGENT),
+                agent_functions=mapping(ENV_AGENT_FUNCTIONS),
+                resources=mapping(ENV_RESOURCES),
+                state_machines=mapping(ENV_STATE_MACHINES),
+                secrets_max_age_seconds=int(env.get(ENV_SECRETS_MAX_AGE, "300")),
+            )
+        except (ValidationError, ValueError) as error:
+            raise SettingsError(f"invalid function configuration: {error}") from None
+
+    def to_env(self) -> dict[str, str]:
+        env = {ENV_STATE_TABLE: self.state_table, ENV_SECRETS_MAX_AGE: str(self.secrets_max_age_seconds)}
+        if self.workflow:
+            env[ENV_WORKFLOW] = self.workflow
+        if self.agent:
+            env[ENV_AGENT] = self.agent
+        for name, value in (
+            (ENV_AGENT_FUNCTIONS, self.agent_functions),
+            (ENV_RESOURCES, self.resources),
+            (ENV_STATE_MACHINES, self.state_machines),
+        ):
+            if value:
+                env[name] = json.dumps(value, sort_keys=True)
+        return env

@@ -1,0 +1,22 @@
+"""The orchestration state machine definition, shared by CDK and the offline engine."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+DEFINITION_FILE = Path(__file__).resolve().parent.parent / "statemachines" / "orchestration.asl.json"
+SUBSTITUTIONS = ("OrchestratorFunctionArn", "StateTableName")
+
+
+def render_definition(substitutions: dict[str, str], path: Path = DEFINITION_FILE) -> str:
+    """Fill `${Name}` placeholders exactly as CDK's definition substitutions do; refuse missing or unknown ones."""
+    text = path.read_text()
+    found = set(re.findall(r"\$\{(\w+)\}", text))
+    if found != set(substitutions):
+        raise ValueError(f"definition needs substitutions {sorted(found)}, got {sorted(substitutions)}")
+    for name, value in substitutions.items():
+        text = text.replace("${" + name + "}", value)
+    json.loads(text)
+    return text

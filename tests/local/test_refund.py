@@ -1,0 +1,166 @@
+"""The seed's refund example, end to end offline: real ASL on moto's interpreter, real handlers in-process."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from baton.audit import verify_chain
+from baton.catalog import ResourceKind
+from baton.local.engine import LocalEngine
+from baton.models import RunStatus, TaskStatus
+from baton.runs import RunRecord
+from baton.statemachine import DEFINITION_FILE, render_definition
+from workflows.refund.offline import FakePaymentProvider
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "refund"
+
+
+def run_example(engine: LocalEngine, name: str) -> RunRecord:
+    record = engine.run("refund", json.loads((EXAMPLES / f"{name}.json").read_text()), timeout_seconds=60)
+    assert verify_chain(record.audit, expected_head=record.audit_head) == len(record.audit)
+    return record
+
+
+def agents_in_order(record: RunRecord) -> list[str]:
+    return [s.agent for s in sorted(record.steps, key=lambda s: (s.stage, s.index))]
+
+
+def provider(engine: LocalEngine) -> FakePaymentProvider:
+    fake: FakePaymentProvider = engine.fixtures["refund"]
+    return fake
+
+
+def test_an_eligible_refund_reverses_the_payment_once_and_notifies(engine: LocalEngine) -> None:
+    # Given an order delivered 5 days ago (ORD-1001, 49.99 USD) / When its refund runs
+    record = run_example(engine, "eligible")
+    # Then the agents ran in order, the provider holds exactly one refund, and the result says so
+    assert record.status is RunStatus.SUCCEEDED
+    assert agents_in_order(record) == ["order_lookup", "return_policy", "payment_reversal", "customer_notifier"]
+    assert all(s.status is TaskStatus.SUCCEEDED and s.attempts == 1 for s in record.steps)
+    [refund] = provider(engine).refunds_for("pay_1001")
+    assert record.result is not None
+    assert record.result["outcome"] == "refunded"
+    assert record.result["refund_id"] == refund["refund_id"]
+    assert refund["amount_cents"] == 4999
+
+
+def test_an_expired_return_window_notifies_with_the_reason_and_pays_nothing(engine: LocalEngine) -> None:
+    record = run_example(engine, "window-expired")
+    assert record.status is RunStatus.SUCCEEDED
+    assert agents_in_order(record) == ["order_lookup", "return_policy", "customer_notifier"]
+    assert record.result is not None
+    assert record.result["outcome"] == "denied"
+    assert "90 days ago" in str(record.result["reason"])
+    assert "30 days" in str(record.result["reason"])
+    assert provider(engine).refunds_for("pay_1002") == []
+
+
+def test_a_failing_provider_is_retried_then_escalated_with_no_double_refund(engine: LocalEngine) -> None:
+    # Given a payment provider answering 503 for ORD-1003's payment
+    before = provider(engine).requests
+    record = run_example(engine, "provider-failing")
+    # Then payment_reversal was attempted three times (two retries), then escalation and notification ran
+    # concurrently in one stage, and the provider's ledger holds nothing for that payment
+    assert record.status is RunStatus.SUCCEEDED
+    payment = next(s for s in record.steps if s.agent == "payment_reversal")
+    assert payment.status is TaskStatus.FAILED
+    assert payment.attempts == 3
+    assert payment.error_type == "RetryableToolError"
+    last_stage = [s for s in record.steps if s.stage == payment.stage + 1]
+    assert sorted(s.agent for s in last_stage) == ["case_escalator", "customer_notifier"]
+    assert record.result is not None
+    assert record.result["outcome"] == "escalated"
+    assert record.result["case_opened"] is True
+    assert provider(engine).requests - before == 3
+    assert len(provider(engine).refunds_for("pay_1003")) <= 1
+    # the escalation is a real message in the escalation queue, for a human
+    sqs = engine.clients.client("sqs")
+    messages = sqs.receive_message(QueueUrl=engine.physical_ids["refund_escalations"], MaxNumberOfMessages=10)
+    bodies = [json.loads(m["Body"]) for m in messages.get("Messages", [])]
+    assert any(b["order_id"] == "ORD-1003" and "3 attempts" in b["reason"] for b in bodies)
+
+
+def test_an_unknown_order_is_rejected_without_touching_payments(engine: LocalEngine) -> None:
+    record = engine.run("refund", {"order_id": "ORD-999999"}, timeout_seconds=30)
+    assert record.status is RunStatus.SUCCEEDED
+    assert record.result == {"outcome": "rejected", "order_id": "ORD-999999", "reason": "order not found"}
+    assert agents_in_order(record) == ["order_lookup"]
+
+
+def test_free_text_from_the_customer_stays_untrusted_and_out_of_agents_that_do_not_declare_it(
+    engine: LocalEngine,
+) -> None:
+    record = run_example(engine, "eligible")
+    assert record.context["reason"].trusted is False
+    assert record.context["order_id"].trusted is True
+    delegations = [r["detail"] for r in record.audit if r["kind"] == "delegation"]
+    assert all("reason" not in d["context_keys"] for d in delegations)
+    # the payment provider's answer is untrusted data, recorded with its provenance
+    assert record.context["payment_reversal"].trusted is False
+    assert record.context["payment_reversal"].source == "payment_reversal"
+
+
+def test_every_aws_call_an_agent_makes_is_covered_by_its_declared_grants(engine: LocalEngine) -> None:
+    # Given the calls recorded while the examples ran (botocore hooks on each function's own session)
+    run_example(engine, "eligible")
+    run_example(engine, "window-expired")
+    catalog = engine.catalog
+    platform = {("dynamodb", "GetItem"), ("dynamodb", "PutItem")}  # its task item, its journal entry
+    for agent in catalog.agents.values():
+        function = f"baton-agent-{agent.name}".replace("_", "-")
+        made = {(c.service, c.operation) for c in engine.aws_calls if c.function == function}
+        declared = {
+            tuple(action.split(":"))
+            for tool in catalog.tools_of(agent)
+            for g in tool.all_grants()
+            for action in g.actions
+        }
+        # Then nothing an agent did needs a permission its tools do not declare (it would be AccessDenied on AWS)
+        assert made, f"{agent.name} made no AWS call: the check would be vacuous"
+        assert made <= declared | platform, f"{agent.name} made undeclared calls: {made - declared - platform}"
+
+
+def test_the_state_machine_executed_is_the_file_in_statemachines(engine: LocalEngine) -> None:
+    sfn = engine.clients.client("stepfunctions")
+    deployed = sfn.describe_state_machine(stateMachineArn=engine.state_machines["refund"])["definition"]
+    orchestrator = engine.clients.client("lambda").get_function(FunctionName="baton-orchestrator-refund")
+    expected = render_definition(
+        {
+            "OrchestratorFunctionArn": orchestrator["Configuration"]["FunctionArn"],
+            "StateTableName": "baton-state",
+        },
+        DEFINITION_FILE,
+    )
+    assert json.loads(deployed) == json.loads(expected)
+    assert DEFINITION_FILE.parent.name == "statemachines"
+
+
+def test_offline_resources_follow_the_catalog(engine: LocalEngine) -> None:
+    kinds = {r.name: r.kind for r in engine.catalog.resources.values()}
+    assert set(engine.physical_ids) == set(kinds)
+    assert kinds["payment_api_key"] is ResourceKind.SECRET
+    # the agent's function environment names its resources, never a secret's value
+    config = engine.clients.client("lambda").get_function(FunctionName="baton-agent-payment-reversal")
+    env = config["Configuration"]["Environment"]["Variables"]
+    assert engine.secret_value("payment_api_key") not in json.dumps(env)
+    assert json.loads(env["BATON_RESOURCES"]) == {"payment_api_key": engine.physical_ids["payment_api_key"]}
+
+
+@pytest.mark.parametrize(
+    ("run_input", "field"),
+    [
+        ({"order_id": "1001"}, "order_id"),
+        ({"order_id": "ORD-1001", "refund_to": "attacker"}, "refund_to"),
+        ({}, "order_id"),
+    ],
+)
+def test_invalid_input_is_refused_before_any_run_starts(
+    engine: LocalEngine, run_input: dict[str, str], field: str
+) -> None:
+    from baton.runs import InvalidRunInput
+
+    with pytest.raises(InvalidRunInput, match=field):
+        engine.start("refund", run_input)

@@ -1,0 +1,152 @@
+"""The catalog refuses to load when it contradicts itself, naming the culprit."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from baton.catalog import (
+    AgentSpec,
+    CatalogError,
+    Grant,
+    ResourceKind,
+    ResourceRef,
+    ResourceSpec,
+    SideEffect,
+    ToolSpec,
+    WorkflowSpec,
+    build_catalog,
+)
+from workflows import CATALOG
+
+
+class Args(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    order_id: str
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    order_id: str
+
+
+class Lenient(BaseModel):
+    order_id: str
+
+
+TABLE = ResourceSpec(kind=ResourceKind.TABLE, name="orders", description="orders", partition_key="order_id")
+
+
+def tool(name: str = "get_order", resource: str = "orders", **overrides: object) -> ToolSpec:
+    fields: dict[str, object] = {
+        "name": name,
+        "description": "read an order",
+        "implementation": "workflows.refund.tools:get_order",
+        "arguments": Args,
+        "side_effect": SideEffect.READ,
+        "grants": (Grant(actions=("dynamodb:GetItem",), resource=ResourceRef(kind=ResourceKind.TABLE, name=resource)),),
+    }
+    fields.update(overrides)
+    return ToolSpec.model_validate(fields)
+
+
+def agent(name: str = "lookup", tools: tuple[str, ...] = ("get_order",), **overrides: object) -> AgentSpec:
+    fields: dict[str, object] = {
+        "name": name,
+        "description": "looks up",
+        "implementation": "workflows.refund.agents:order_lookup",
+        "input_model": Args,
+        "output_model": Args,
+        "tools": tools,
+        "context_keys": ("order_id",),
+    }
+    fields.update(overrides)
+    return AgentSpec.model_validate(fields)
+
+
+def workflow(agents: tuple[str, ...] = ("lookup",)) -> WorkflowSpec:
+    return WorkflowSpec(
+        name="wf",
+        description="test",
+        input_model=Request,
+        planner="workflows.refund.planner:RefundPlanner",
+        agents=agents,
+    )
+
+
+def build(**parts: list[object]) -> object:
+    defaults: dict[str, list[object]] = {
+        "resources": [TABLE],
+        "tools": [tool()],
+        "agents": [agent()],
+        "workflows": [workflow()],
+    }
+    defaults.update(parts)
+    return build_catalog(**defaults)  # type: ignore[arg-type]
+
+
+def test_a_consistent_catalog_loads() -> None:
+    # Given a resource, a tool granting access to it, an agent using the tool and a workflow using the agent
+    # When the catalog is built, Then everything is indexed by name
+    catalog = build()
+    assert set(catalog.agents) == {"lookup"}  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("parts", "culprit"),
+    [
+        ({"tools": [tool(), tool()]}, "duplicate tool name 'get_order'"),
+        ({"agents": [agent(tools=("get_orders",))]}, "agent 'lookup' uses unknown tool 'get_orders'"),
+        ({"agents": [agent(tools=())]}, "agent 'lookup' declares no tools"),
+        ({"tools": [tool(resource="customers")]}, "tool 'get_order' grants access to undeclared resource 'customers'"),
+        ({"workflows": [workflow(agents=("lookup", "ghost"))]}, "workflow 'wf' uses unknown agent 'ghost'"),
+        ({"agents": [agent(context_keys=("secret_sauce",))]}, "reads context key 'secret_sauce'"),
+        (
+            {"tools": [tool(egress=("api.example.com",))]},
+            "tool 'get_order' reaches outside the account, so its output must be untrusted",
+        ),
+        (
+            {"tools": [tool(arguments=Lenient)]},
+            "tool 'get_order' arguments Lenient must forbid extra fields",
+        ),
+        (
+            {"resources": [ResourceSpec(kind=ResourceKind.QUEUE, name="orders", description="q")]},
+            "refers to 'orders' as a table, but it is a queue",
+        ),
+    ],
+)
+def test_an_inconsistent_catalog_names_the_culprit(parts: dict[str, list[object]], culprit: str) -> None:
+    # Given a catalog with one contradiction / When it is built / Then the error names it
+    with pytest.raises(CatalogError, match="invalid catalog") as error:
+        build(**parts)
+    assert culprit in str(error.value)
+
+
+@pytest.mark.parametrize("action", ["s3:*", "*", "dynamodb:Get*", "GetItem"])
+def test_a_grant_must_name_exact_actions(action: str) -> None:
+    # Given a grant with a wildcard or malformed action / When it is declared / Then it is refused
+    with pytest.raises(ValidationError, match="exact 'service:Operation'"):
+        Grant(actions=(action,), resource=ResourceRef(kind=ResourceKind.TABLE, name="orders"))
+
+
+def test_a_grant_without_a_resource_is_refused() -> None:
+    with pytest.raises(ValidationError, match="resource"):
+        Grant.model_validate({"actions": ["dynamodb:GetItem"]})
+
+
+def test_declared_secrets_imply_their_grant() -> None:
+    # Given the payment tool declaring the payment_api_key secret
+    refund = CATALOG.tools["refund_payment"]
+    # Then its grants include exactly GetSecretValue on that secret, derived, not hand-written
+    assert [(g.actions, g.resource.name) for g in refund.all_grants()] == [
+        (("secretsmanager:GetSecretValue",), "payment_api_key")
+    ]
+
+
+def test_unknown_workflow_and_agent_lookups_fail_closed() -> None:
+    with pytest.raises(CatalogError, match="unknown workflow 'nope'"):
+        CATALOG.workflow("nope")
+    with pytest.raises(CatalogError, match="unknown agent 'ghost'"):
+        CATALOG.agent("ghost")

@@ -1,0 +1,152 @@
+"""The refund workflow, declared once: infra derives IAM from this, the runtime enforces it."""
+
+from __future__ import annotations
+
+import json
+
+from baton.catalog import (
+    AgentSpec,
+    Budgets,
+    Grant,
+    ResourceKind,
+    ResourceRef,
+    ResourceSpec,
+    SideEffect,
+    ToolSpec,
+    WorkflowSpec,
+)
+from workflows.refund import models
+from workflows.refund.tools import PAYMENTS_HOST
+
+RESOURCES = [
+    ResourceSpec(kind=ResourceKind.TABLE, name="orders", description="orders, by order id", partition_key="order_id"),
+    ResourceSpec(
+        kind=ResourceKind.PARAMETER,
+        name="return_policy",
+        description="the return policy document",
+        value=json.dumps({"window_days": 30, "review_above_cents": 50000, "non_returnable_categories": ["gift_card"]}),
+    ),
+    ResourceSpec(kind=ResourceKind.SECRET, name="payment_api_key", description="API key of the payment provider"),
+    ResourceSpec(kind=ResourceKind.QUEUE, name="refund_escalations", description="refunds a human must look at"),
+    ResourceSpec(kind=ResourceKind.TOPIC, name="customer_notifications", description="messages to customers"),
+]
+
+TOOLS = [
+    ToolSpec(
+        name="get_order",
+        description="read one order by id",
+        implementation="workflows.refund.tools:get_order",
+        arguments=models.GetOrderArgs,
+        side_effect=SideEffect.READ,
+        grants=(Grant(actions=("dynamodb:GetItem",), resource=ResourceRef(kind=ResourceKind.TABLE, name="orders")),),
+    ),
+    ToolSpec(
+        name="get_return_policy",
+        description="read the current return policy",
+        implementation="workflows.refund.tools:get_return_policy",
+        arguments=models.GetReturnPolicyArgs,
+        side_effect=SideEffect.READ,
+        grants=(
+            Grant(
+                actions=("ssm:GetParameter",),
+                resource=ResourceRef(kind=ResourceKind.PARAMETER, name="return_policy"),
+            ),
+        ),
+    ),
+    ToolSpec(
+        name="refund_payment",
+        description="refund a payment through the payment provider's API (idempotent per order)",
+        implementation="workflows.refund.tools:refund_payment",
+        arguments=models.RefundPaymentArgs,
+        side_effect=SideEffect.IRREVERSIBLE,
+        secrets=("payment_api_key",),
+        egress=(PAYMENTS_HOST,),
+        output_trusted=False,
+    ),
+    ToolSpec(
+        name="open_case",
+        description="open a case for a human in the escalation queue",
+        implementation="workflows.refund.tools:open_case",
+        arguments=models.OpenCaseArgs,
+        side_effect=SideEffect.WRITE,
+        grants=(
+            Grant(
+                actions=("sqs:SendMessage",),
+                resource=ResourceRef(kind=ResourceKind.QUEUE, name="refund_escalations"),
+            ),
+        ),
+    ),
+    ToolSpec(
+        name="notify_customer",
+        description="send the customer a message",
+        implementation="workflows.refund.tools:notify_customer",
+        arguments=models.NotifyCustomerArgs,
+        side_effect=SideEffect.WRITE,
+        grants=(
+            Grant(
+                actions=("sns:Publish",),
+                resource=ResourceRef(kind=ResourceKind.TOPIC, name="customer_notifications"),
+            ),
+        ),
+    ),
+]
+
+AGENTS = [
+    AgentSpec(
+        name="order_lookup",
+        description="retrieves the order",
+        implementation="workflows.refund.agents:order_lookup",
+        input_model=models.OrderLookupInput,
+        output_model=models.OrderLookupResult,
+        tools=("get_order",),
+        context_keys=("order_id",),
+    ),
+    AgentSpec(
+        name="return_policy",
+        description="judges the order against the return policy",
+        implementation="workflows.refund.agents:return_policy",
+        input_model=models.ReturnPolicyInput,
+        output_model=models.PolicyVerdict,
+        tools=("get_return_policy",),
+        context_keys=("order_lookup",),
+    ),
+    AgentSpec(
+        name="payment_reversal",
+        description="reverses the payment of an eligible order",
+        implementation="workflows.refund.agents:payment_reversal",
+        input_model=models.PaymentReversalInput,
+        output_model=models.RefundReceipt,
+        tools=("refund_payment",),
+        context_keys=("order_lookup", "return_policy"),
+        reserved_concurrency=5,
+    ),
+    AgentSpec(
+        name="case_escalator",
+        description="hands the refund to a human",
+        implementation="workflows.refund.agents:case_escalator",
+        input_model=models.EscalationInput,
+        output_model=models.CaseOpened,
+        tools=("open_case",),
+        context_keys=("order_lookup",),
+    ),
+    AgentSpec(
+        name="customer_notifier",
+        description="tells the customer the outcome",
+        implementation="workflows.refund.agents:customer_notifier",
+        input_model=models.NotifierInput,
+        output_model=models.NotificationSent,
+        tools=("notify_customer",),
+        context_keys=("order_lookup", "return_policy", "payment_reversal"),
+    ),
+]
+
+WORKFLOW = WorkflowSpec(
+    name="refund",
+    description="a customer refund request, from order lookup to notification",
+    input_model=models.RefundRequest,
+    planner="workflows.refund.planner:RefundPlanner",
+    agents=("order_lookup", "return_policy", "payment_reversal", "case_escalator", "customer_notifier"),
+    trusted_input_keys=("order_id",),
+    budgets=Budgets(max_stages=8, max_tasks_per_stage=4, max_concurrency=4),
+    offline_fixture="workflows.refund.offline:prepare",
+)

@@ -1,0 +1,89 @@
+"""The refund planner: routes on intermediate results, never on free text.
+
+eligible        -> reverse payment -> notify
+window expired  -> notify with the reason (no payment)
+needs review    -> escalate and notify, concurrently
+payment failing after retries -> escalate and notify, concurrently
+"""
+
+from __future__ import annotations
+
+from pydantic import JsonValue
+
+from baton.models import Decision, Delegate, Fail, Finish, RunView, Task, TaskOutcome, TaskStatus
+from workflows.refund.models import OrderLookupResult, PolicyVerdict, RefundReceipt
+
+
+def _ok(outcome: TaskOutcome | None) -> bool:
+    return outcome is not None and outcome.status is TaskStatus.SUCCEEDED
+
+
+class RefundPlanner:
+    def decide(self, run: RunView) -> Decision:
+        lookup = run.latest("order_lookup")
+        if lookup is None:
+            return Delegate(tasks=[Task(agent="order_lookup")], reason="retrieve the order")
+        if not _ok(lookup):
+            return Fail(reason=f"order lookup failed: {lookup.error}")
+        order = OrderLookupResult.model_validate(run.value("order_lookup"))
+        if not order.found or order.order is None:
+            return Finish(
+                result={"outcome": "rejected", "order_id": run.value("order_id"), "reason": "order not found"}
+            )
+
+        policy = run.latest("return_policy")
+        if policy is None:
+            return Delegate(tasks=[Task(agent="return_policy")], reason="check the return policy")
+        if not _ok(policy):
+            return Fail(reason=f"return policy check failed: {policy.error}")
+        verdict = PolicyVerdict.model_validate(run.value("return_policy"))
+
+        if run.latest("customer_notifier") is not None:
+            return Finish(result=self._result(run, verdict))
+        if verdict.decision == "window_expired":
+            return Delegate(tasks=[Task(agent="customer_notifier")], reason=verdict.reason)
+        if verdict.decision == "needs_review":
+            return self._escalate(verdict.reason)
+
+        payment = run.latest("payment_reversal")
+        if payment is None:
+            return Delegate(tasks=[Task(agent="payment_reversal")], reason="reverse the payment")
+        if _ok(payment):
+            return Delegate(tasks=[Task(agent="customer_notifier")], reason="tell the customer")
+        return self._escalate(f"payment reversal failed after {payment.attempts} attempts: {payment.error_type}")
+
+    @staticmethod
+    def _escalate(reason: str) -> Delegate:
+        return Delegate(
+            tasks=[
+                Task(agent="case_escalator", params={"reason": reason[:300]}),
+                Task(agent="customer_notifier", params={"escalated": True}),
+            ],
+            reason=reason,
+        )
+
+    @staticmethod
+    def _result(run: RunView, verdict: PolicyVerdict) -> dict[str, JsonValue]:
+        order = OrderLookupResult.model_validate(run.value("order_lookup")).order
+        if order is None:  # decide() checked this before any notification was delegated
+            raise ValueError("no order to report on")
+        result: dict[str, JsonValue] = {
+            "order_id": order.order_id,
+            "amount_cents": order.amount_cents,
+            "currency": order.currency,
+            "policy": verdict.decision,
+            "reason": verdict.reason,
+            "customer_notified": _ok(run.latest("customer_notifier")),
+        }
+        if _ok(run.latest("payment_reversal")):
+            receipt = RefundReceipt.model_validate(run.value("payment_reversal"))
+            result |= {"outcome": "refunded", "refund_id": receipt.refund_id}
+        elif run.latest("case_escalator") is not None:
+            escalation = run.latest("case_escalator")
+            result |= {"outcome": "escalated", "case_opened": _ok(escalation), "case": run.value("case_escalator")}
+            payment = run.latest("payment_reversal")
+            if payment is not None:
+                result["reason"] = f"payment reversal failed after {payment.attempts} attempts"
+        else:
+            result["outcome"] = "denied"
+        return result
