@@ -190,9 +190,6 @@ class Catalog(_Spec):
                 names[ref.name] = None
         return tuple(self.resources[name] for name in names)
 
-    def workflows_of(self, agent: AgentSpec) -> tuple[WorkflowSpec, ...]:
-        return tuple(w for w in self.workflows.values() if agent.name in w.agents)
-
 
 def build_catalog(
     *,

@@ -57,10 +57,6 @@ class Fail(Strict):
 Decision = Annotated[Delegate | Finish | Fail, Field(discriminator="kind")]
 
 
-class DecisionEnvelope(Strict):
-    decision: Decision
-
-
 # ---------------------------------------------------------------- what a planner sees
 
 

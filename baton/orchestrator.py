@@ -48,7 +48,6 @@ from baton.state import (
 from baton.tools import now_iso
 
 ORCHESTRATOR = "orchestrator"
-STATE_MACHINE = "state_machine"
 
 
 class Orchestrator:

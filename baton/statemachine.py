@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 
 DEFINITION_FILE = Path(__file__).resolve().parent.parent / "statemachines" / "orchestration.asl.json"
-SUBSTITUTIONS = ("OrchestratorFunctionArn", "StateTableName")
 
 
 def render_definition(substitutions: dict[str, str], path: Path = DEFINITION_FILE) -> str:
