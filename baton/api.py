@@ -17,7 +17,7 @@ from pydantic import JsonValue, ValidationError
 from baton.models import Strict, invalid_fields
 from baton.observability import logger
 from baton.runs import InvalidRunInput, RunStarter, read_run
-from baton.state import RunNotFound, StateStore
+from baton.state import IdempotencyConflict, RunNotFound, StateStore
 
 RUN_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
@@ -82,11 +82,20 @@ def _start_run(event: dict[str, Any], starter: RunStarter) -> dict[str, Any]:
     if len(raw.encode()) > MAX_BODY_BYTES:
         return _error(400, f"the request body is larger than {MAX_BODY_BYTES} bytes", "body")
     try:
-        body = StartRunBody.model_validate_json(raw)
+        parsed = json.loads(raw)
+    except json.JSONDecodeError as error:
+        return _error(400, f"the request body is not valid JSON: {error.msg} at character {error.pos}", "body")
+    try:
+        body = StartRunBody.model_validate(parsed)
     except ValidationError as error:
-        return _error(400, f"invalid request body: {invalid_fields(error)}", invalid_fields(error).split(",")[0])
+        first = invalid_fields(error).split(",")[0]
+        return _error(
+            400, "the request body must be an object with an 'input' object", "body" if first == "(root)" else first
+        )
     try:
         meta = starter.start(name, body.input, key)
+    except IdempotencyConflict as error:
+        return _error(409, str(error), "Idempotency-Key")
     except InvalidRunInput as error:
         if error.fields == ["workflow"]:
             return _error(404, str(error), "name")

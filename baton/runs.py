@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import time
@@ -11,7 +12,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, JsonValue, ValidationError
 
-from baton.audit import GENESIS_HASH, AuditChain, AuditKind
+from baton.audit import GENESIS_HASH, AuditChain, AuditKind, canonical_json
 from baton.catalog import Catalog
 from baton.models import ContextEntry, RunStatus, TaskOutcome, invalid_fields
 from baton.orchestrator import ORCHESTRATOR, expires_at_for
@@ -101,7 +102,11 @@ class RunStarter:
             updated_at=now,
             expires_at=expires_at,
         )
-        meta = self._store.create_run(meta, items, idempotency_key)
+        idempotency = None
+        if idempotency_key is not None:
+            request_hash = hashlib.sha256(canonical_json(validated.model_dump(mode="json")).encode()).hexdigest()
+            idempotency = (idempotency_key, request_hash)
+        meta = self._store.create_run(meta, items, idempotency)
         if meta.status is RunStatus.RUNNING and meta.stage == 0:
             # also on an idempotent repeat: a first request may have stored the run and died before starting it
             self._executions.start(workflow.name, meta.run_id)

@@ -45,6 +45,10 @@ class ConcurrentUpdate(StateError):
     """Another writer changed the run since it was read (or the item already exists)."""
 
 
+class IdempotencyConflict(StateError):
+    """An idempotency key reused for a different request."""
+
+
 class RunMeta(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -61,6 +65,10 @@ class RunMeta(BaseModel):
     last_plan: PlanResponse | None = None
     result: dict[str, JsonValue] | None = None
     reason: str | None = None
+
+
+def _idempotency_pk(workflow: str, key: str) -> str:
+    return f"IDEMPOTENCY#{workflow}#{key}"
 
 
 def run_pk(run_id: str) -> str:
@@ -144,8 +152,12 @@ class StateStore:
 
     # ------------------------------------------------------------ runs
 
-    def create_run(self, meta: RunMeta, items: list[Item], idempotency_key: str | None = None) -> RunMeta:
-        """Create a run atomically; with an idempotency key, return the run that key already started."""
+    def create_run(self, meta: RunMeta, items: list[Item], idempotency: tuple[str, str] | None = None) -> RunMeta:
+        """Create a run atomically.
+
+        With `idempotency=(key, request_hash)`, a repeated key returns the run it already started, and a key
+        reused for a different request raises IdempotencyConflict.
+        """
         transact: list[dict[str, Any]] = [
             {
                 "Put": {
@@ -155,13 +167,18 @@ class StateStore:
                 }
             }
         ]
-        if idempotency_key is not None:
+        if idempotency is not None:
+            key, request_hash = idempotency
             transact.append(
                 {
                     "Put": {
                         "TableName": self._table,
                         "Item": Item(
-                            f"IDEMPOTENCY#{meta.workflow}#{idempotency_key}", "KEY", meta.expires_at, run_id=meta.run_id
+                            _idempotency_pk(meta.workflow, key),
+                            "KEY",
+                            meta.expires_at,
+                            run_id=meta.run_id,
+                            request_hash=request_hash,
                         ).attributes,
                         "ConditionExpression": "attribute_not_exists(pk)",
                     }
@@ -170,22 +187,20 @@ class StateStore:
         try:
             self._write(transact, items)
         except ConcurrentUpdate:
-            if idempotency_key is None:
+            if idempotency is None:
                 raise
-            existing = self.run_for_idempotency_key(meta.workflow, idempotency_key)
+            key, request_hash = idempotency
+            existing = self._ddb.get_item(
+                TableName=self._table,
+                Key={"pk": _s(_idempotency_pk(meta.workflow, key)), "sk": _s("KEY")},
+                ConsistentRead=True,
+            ).get("Item")
             if existing is None:
                 raise
-            return self.load_meta(existing)
+            if existing["request_hash"]["S"] != request_hash:
+                raise IdempotencyConflict("this Idempotency-Key was already used for a different request") from None
+            return self.load_meta(existing["run_id"]["S"])
         return meta
-
-    def run_for_idempotency_key(self, workflow: str, key: str) -> str | None:
-        response = self._ddb.get_item(
-            TableName=self._table,
-            Key={"pk": _s(f"IDEMPOTENCY#{workflow}#{key}"), "sk": _s("KEY")},
-            ConsistentRead=True,
-        )
-        item = response.get("Item")
-        return None if item is None else str(item["run_id"]["S"])
 
     def load_meta(self, run_id: str) -> RunMeta:
         response = self._ddb.get_item(

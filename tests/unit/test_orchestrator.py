@@ -148,3 +148,12 @@ def test_an_idempotency_key_starts_one_run_only(store: StateStore) -> None:
     assert first == second
     # the execution start is repeated (harmless: named after the run) in case the first request died before it
     assert executions.started == [("refund", first), ("refund", first)]
+
+
+def test_an_idempotency_key_reused_for_a_different_request_is_refused(store: StateStore) -> None:
+    from baton.state import IdempotencyConflict
+
+    starter = RunStarter(CATALOG, store, NoExecutions())
+    starter.start("refund", {"order_id": "ORD-1001"}, "req-7")
+    with pytest.raises(IdempotencyConflict, match="different request"):
+        starter.start("refund", {"order_id": "ORD-1002"}, "req-7")
