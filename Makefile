@@ -6,14 +6,22 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+TOOLS := .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test lint typecheck unit synth clean
+.PHONY: demo test lint typecheck unit synth tools infra-check clean
 
 $(PY_STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --constraint constraints.txt --editable '.[dev]'
+	touch $@
+
+# checkov pins many packages: it and cfn-lint get their own venv, never the project's
+$(TOOLS_STAMP): infra/tools-requirements.txt infra/tools-constraints.txt
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --constraint infra/tools-constraints.txt --requirement infra/tools-requirements.txt
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json
@@ -32,14 +40,21 @@ lint: $(PY_STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(PY_STAMP)
-	$(BIN)/mypy baton functions workflows
+	$(BIN)/mypy baton functions workflows infra
 
-unit: $(PY_STAMP) $(NODE_STAMP)
+unit: $(PY_STAMP) $(NODE_STAMP) $(TOOLS_STAMP)
 	$(BIN)/pytest
 
 ## synth: the CloudFormation templates, offline (no AWS account needed)
 synth: $(PY_STAMP) $(NODE_STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" npx cdk synth --quiet
 
+## tools: checkov and cfn-lint for the infrastructure tests, in their own venv
+tools: $(TOOLS_STAMP)
+
+## infra-check: the infrastructure tests alone (CDK assertions, cdk-nag, checkov, cfn-lint)
+infra-check: $(PY_STAMP) $(NODE_STAMP) $(TOOLS_STAMP)
+	$(BIN)/pytest tests/infra
+
 clean:
-	rm -rf $(VENV) node_modules cdk.out .baton
+	rm -rf $(VENV) $(TOOLS) node_modules cdk.out build .baton

@@ -1,0 +1,52 @@
+"""The CDK app: `npx cdk synth` (cdk.json) runs `python -m infra.app`.
+
+Context:
+  baton:bundle=false   ship sources without pip-installed dependencies (tests; never for deployment)
+  baton:retain=false   destroy tables, secrets and log groups with the stack (development accounts)
+"""
+
+from __future__ import annotations
+
+from aws_cdk import App, RemovalPolicy, Validations
+from cdk_nag import AwsSolutionsChecks, ServerlessChecks
+
+from baton.catalog import Catalog
+from infra.bundling import FunctionCode
+from infra.stacks.baton_stack import BatonStack
+
+STACK_NAME = "Baton"
+
+
+def _flag(app: App, name: str, default: bool) -> bool:
+    value = app.node.try_get_context(name)
+    if value is None:
+        return default
+    return str(value).lower() not in {"false", "0", "no"}
+
+
+def build_app(app: App | None = None, catalog: Catalog | None = None) -> tuple[App, BatonStack]:
+    if catalog is None:
+        from workflows import CATALOG
+
+        catalog = CATALOG
+    app = app or App()
+    retain = _flag(app, "baton:retain", default=True)
+    stack = BatonStack(
+        app,
+        STACK_NAME,
+        catalog=catalog,
+        code=FunctionCode(bundle=_flag(app, "baton:bundle", default=True)),
+        removal_policy=RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY,
+        description="Baton: agents, orchestration, state and API of the workflow catalog",
+    )
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))
+    return app, stack
+
+
+def main() -> None:
+    app, _ = build_app()
+    app.synth()
+
+
+if __name__ == "__main__":
+    main()

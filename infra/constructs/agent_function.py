@@ -1,0 +1,51 @@
+"""One agent: its Lambda function and its own role, derived from the tools it declares."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from baton.catalog import AgentSpec, Catalog
+from baton.iam import Ref, agent_role
+from baton.settings import Settings
+from infra.bundling import FunctionCode
+from infra.constructs.function import BatonFunction
+
+
+class AgentFunction(BatonFunction):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        catalog: Catalog,
+        agent: AgentSpec,
+        state_table_name: str,
+        physical_ids: Callable[[str], str],
+        resolve: Callable[[Ref], str],
+        code: FunctionCode,
+        log_retention: logs.RetentionDays,
+        removal_policy: RemovalPolicy,
+    ) -> None:
+        # only the resources its tools reference, as the offline engine does (baton.local.engine)
+        resources = {resource.name: physical_ids(resource.name) for resource in catalog.resources_of(agent)}
+        settings = Settings(state_table=state_table_name, agent=agent.name, resources=resources)
+        super().__init__(
+            scope,
+            construct_id,
+            kind="agent",
+            description=f"Baton agent {agent.name}: {agent.description}"[:256],
+            code=code,
+            role_spec=lambda: agent_role(catalog, agent),
+            resolve=resolve,
+            environment=settings.to_env(),
+            log_retention=log_retention,
+            removal_policy=removal_policy,
+            timeout_seconds=agent.timeout_seconds,
+            memory_mb=agent.memory_mb,
+            reserved_concurrency=agent.reserved_concurrency,
+        )
+        self.agent = agent

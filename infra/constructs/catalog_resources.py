@@ -1,0 +1,154 @@
+"""The resources the catalog declares (tables, secrets, queues, topics, parameters), each encrypted."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+from baton.catalog import Catalog, ResourceKind, ResourceRef, ResourceSpec
+from infra.constructs.nag import acknowledge
+
+SECRET_ROTATION_DAYS = 30
+
+
+class CatalogResources(Construct):
+    """Creates every catalog resource; `physical_id` and `arn` answer for them by catalog name."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, catalog: Catalog, removal_policy: RemovalPolicy) -> None:
+        super().__init__(scope, construct_id)
+        self._removal_policy = removal_policy
+        self.tables: dict[str, dynamodb.Table] = {}
+        self.secrets: dict[str, secretsmanager.Secret] = {}
+        self.queues: dict[str, sqs.Queue] = {}
+        self.topics: dict[str, sns.Topic] = {}
+        self.parameters: dict[str, ssm.StringParameter] = {}
+        for spec in catalog.resources.values():
+            self._create(spec)
+
+    def _create(self, spec: ResourceSpec) -> None:
+        construct_id = "".join(part.capitalize() for part in spec.name.split("_"))
+        if spec.kind is ResourceKind.TABLE:
+            self.tables[spec.name] = self._table(construct_id, spec)
+        elif spec.kind is ResourceKind.SECRET:
+            self.secrets[spec.name] = self._secret(construct_id, spec)
+        elif spec.kind is ResourceKind.QUEUE:
+            self.queues[spec.name] = self._queue(construct_id, spec)
+        elif spec.kind is ResourceKind.TOPIC:
+            self.topics[spec.name] = sns.Topic(
+                self,
+                f"{construct_id}Topic",
+                display_name=spec.description[:100],
+                # the AWS managed key: publishers in the account need no kms statement
+                master_key=kms.Alias.from_alias_name(self, f"{construct_id}TopicKey", "alias/aws/sns"),
+                enforce_ssl=True,
+            )
+        else:
+            self.parameters[spec.name] = ssm.StringParameter(
+                self,
+                f"{construct_id}Parameter",
+                description=spec.description,
+                string_value=spec.value or "",
+                tier=ssm.ParameterTier.STANDARD,
+            )
+
+    def _table(self, construct_id: str, spec: ResourceSpec) -> dynamodb.Table:
+        assert spec.partition_key is not None  # noqa: S101 - build_catalog guarantees it
+        return dynamodb.Table(
+            self,
+            f"{construct_id}Table",
+            partition_key=dynamodb.Attribute(name=spec.partition_key, type=dynamodb.AttributeType.STRING),
+            sort_key=(
+                dynamodb.Attribute(name=spec.sort_key, type=dynamodb.AttributeType.STRING) if spec.sort_key else None
+            ),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            deletion_protection=self._removal_policy is RemovalPolicy.RETAIN,
+            removal_policy=self._removal_policy,
+        )
+
+    def _secret(self, construct_id: str, spec: ResourceSpec) -> secretsmanager.Secret:
+        secret = secretsmanager.Secret(
+            self,
+            f"{construct_id}Secret",
+            description=spec.description,
+            removal_policy=self._removal_policy,
+        )
+        if spec.rotation_function_arn:
+            secret.add_rotation_schedule(
+                "Rotation",
+                rotation_lambda=lambda_.Function.from_function_arn(
+                    self, f"{construct_id}Rotator", spec.rotation_function_arn
+                ),
+                automatically_after=Duration.days(SECRET_ROTATION_DAYS),
+            )
+        else:
+            acknowledge(
+                secret,
+                "AwsSolutions-SMG4",
+                f"the catalog names no rotation function for secret {spec.name!r} (a third-party API key, "
+                "rotated at its provider); set ResourceSpec.rotation_function_arn to add a rotation schedule",
+            )
+        return secret
+
+    def _queue(self, construct_id: str, spec: ResourceSpec) -> sqs.Queue:
+        dead_letters = sqs.Queue(
+            self,
+            f"{construct_id}DeadLetterQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        acknowledge(
+            dead_letters,
+            "AwsSolutions-SQS3",
+            f"this queue is the dead-letter queue of catalog queue {spec.name!r}",
+        )
+        acknowledge(
+            dead_letters,
+            "Serverless-SQSRedrivePolicy",
+            f"this queue is the dead-letter queue of catalog queue {spec.name!r}; a redrive from it would loop",
+        )
+        return sqs.Queue(
+            self,
+            f"{construct_id}Queue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+            dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=5, queue=dead_letters),
+        )
+
+    # ------------------------------------------------------------ lookups by catalog name
+
+    def physical_id(self, name: str) -> str:
+        """What the handlers expect in BATON_RESOURCES (see baton.settings)."""
+        if name in self.tables:
+            return self.tables[name].table_name
+        if name in self.secrets:
+            return self.secrets[name].secret_arn
+        if name in self.queues:
+            return self.queues[name].queue_url
+        if name in self.topics:
+            return self.topics[name].topic_arn
+        return self.parameters[name].parameter_name
+
+    def arn(self, ref: ResourceRef) -> str:
+        """The ARN an IAM statement on this resource names (the reference's suffix is appended by baton.iam)."""
+        if ref.kind is ResourceKind.TABLE:
+            return self.tables[ref.name].table_arn
+        if ref.kind is ResourceKind.SECRET:
+            return self.secrets[ref.name].secret_arn
+        if ref.kind is ResourceKind.QUEUE:
+            return self.queues[ref.name].queue_arn
+        if ref.kind is ResourceKind.TOPIC:
+            return self.topics[ref.name].topic_arn
+        return self.parameters[ref.name].parameter_arn

@@ -1,0 +1,109 @@
+"""The Baton stack: the catalog's resources, one function and role per agent, one orchestration per
+workflow, the workflow API. Every ARN a role names is resolved here from a baton.iam reference."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, RemovalPolicy, Stack
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from baton.catalog import Catalog, ResourceRef
+from baton.iam import Platform, PlatformRef, Ref
+from infra.bundling import FunctionCode
+from infra.constructs.agent_function import AgentFunction
+from infra.constructs.api import WorkflowApi
+from infra.constructs.catalog_resources import CatalogResources
+from infra.constructs.orchestration import WorkflowOrchestration
+from infra.constructs.state_table import StateTable
+
+
+class BatonStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        catalog: Catalog,
+        code: FunctionCode,
+        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.catalog = catalog
+        common: dict[str, Any] = {"log_retention": log_retention, "removal_policy": removal_policy}
+        self.state_table = StateTable(self, "State", removal_policy=removal_policy)
+        table_name = self.state_table.table.table_name
+        self.resources = CatalogResources(self, "Resources", catalog=catalog, removal_policy=removal_policy)
+
+        self.agents: dict[str, AgentFunction] = {}
+        for agent in catalog.agents.values():
+            self.agents[agent.name] = AgentFunction(
+                self,
+                "Agent" + _pascal(agent.name),
+                catalog=catalog,
+                agent=agent,
+                state_table_name=table_name,
+                physical_ids=self.resources.physical_id,
+                resolve=self.resolve_ref,
+                code=code,
+                **common,
+            )
+        agent_arns = {name: agent.function.function_arn for name, agent in self.agents.items()}
+
+        self.workflows: dict[str, WorkflowOrchestration] = {}
+        for workflow in catalog.workflows.values():
+            self.workflows[workflow.name] = WorkflowOrchestration(
+                self,
+                "Workflow" + _pascal(workflow.name),
+                catalog=catalog,
+                workflow=workflow,
+                state_table_name=table_name,
+                agent_function_arns=agent_arns,
+                resolve=self.resolve_ref,
+                code=code,
+                **common,
+            )
+        self.api = WorkflowApi(
+            self,
+            "Api",
+            catalog=catalog,
+            state_table_name=table_name,
+            state_machine_arns={name: w.state_machine.state_machine_arn for name, w in self.workflows.items()},
+            resolve=self.resolve_ref,
+            code=code,
+            **common,
+        )
+
+        CfnOutput(self, "ApiUrl", value=self.api.rest_api.url, description="base URL of the workflow API")
+        CfnOutput(self, "StateTableName", value=table_name, description="the state table")
+        for name, orchestration in self.workflows.items():
+            CfnOutput(
+                self,
+                "StateMachine" + _pascal(name),
+                value=orchestration.state_machine.state_machine_arn,
+                description=f"state machine of workflow {name}",
+            )
+
+    def resolve_ref(self, ref: Ref) -> str:
+        """The ARN of a baton.iam reference (suffixes are appended by baton.iam)."""
+        if isinstance(ref, ResourceRef):
+            return self.resources.arn(ref)
+        if ref.kind is Platform.STATE_TABLE:
+            return self.state_table.table.table_arn
+        if ref.kind is Platform.AGENT_FUNCTION:
+            return self.agents[ref.name].function.function_arn
+        if ref.kind is Platform.ORCHESTRATOR_FUNCTION:
+            return self.workflows[ref.name].orchestrator.function.function_arn
+        if ref.kind is Platform.STATE_MACHINE:
+            return self.workflows[ref.name].state_machine.state_machine_arn
+        raise ValueError(f"{ref!r} has no ARN at stack level")
+
+
+def _pascal(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+__all__ = ["BatonStack", "PlatformRef"]
