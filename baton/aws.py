@@ -39,6 +39,7 @@ class AwsClients:
                     def observe(model: Any, params: dict[str, Any], **_: Any) -> None:
                         observer(model.service_model.endpoint_prefix, model.name, params)
 
-                    client.meta.events.register("before-call", observe)
+                    # the API parameters as the caller gave them (before serialisation)
+                    client.meta.events.register("before-parameter-build", observe)
                 self._clients[service] = client
             return self._clients[service]

@@ -11,7 +11,10 @@ DEFINITION_FILE = Path(__file__).resolve().parent.parent / "statemachines" / "or
 
 def render_definition(substitutions: dict[str, str], path: Path = DEFINITION_FILE) -> str:
     """Fill `${Name}` placeholders exactly as CDK's definition substitutions do; refuse missing or unknown ones."""
-    text = path.read_text()
+    return render_definition_text(path.read_text(), substitutions)
+
+
+def render_definition_text(text: str, substitutions: dict[str, str]) -> str:
     found = set(re.findall(r"\$\{(\w+)\}", text))
     if found != set(substitutions):
         raise ValueError(f"definition needs substitutions {sorted(found)}, got {sorted(substitutions)}")

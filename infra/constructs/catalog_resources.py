@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -53,6 +53,8 @@ class CatalogResources(Construct):
             self.parameters[spec.name] = ssm.StringParameter(
                 self,
                 f"{construct_id}Parameter",
+                # named under the stack, so operators find it and every tool can address it the same way
+                parameter_name=f"/{Stack.of(self).stack_name}/{spec.name}",
                 description=spec.description,
                 string_value=spec.value or "",
                 tier=ssm.ParameterTier.STANDARD,

@@ -7,12 +7,10 @@ import secrets
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from baton.http import HttpRequest, HttpResponse
-
-if TYPE_CHECKING:
-    from baton.local.engine import LocalEngine
+from baton.local.deployment import OfflineDeployment
 from workflows.refund.tools import PAYMENTS_HOST
 
 SEED = Path(__file__).with_name("seed.json")
@@ -63,7 +61,7 @@ def _json(status: int, body: dict[str, Any]) -> HttpResponse:
     return HttpResponse(status=status, body=json.dumps(body).encode())
 
 
-def prepare(engine: LocalEngine) -> FakePaymentProvider:
+def prepare(engine: OfflineDeployment) -> FakePaymentProvider:
     seed = json.loads(SEED.read_text())
     today = datetime.now(UTC).date()
     ddb = engine.clients.client("dynamodb")
