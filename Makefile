@@ -11,7 +11,7 @@ TOOLS_STAMP := $(TOOLS)/.installed
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test lint typecheck unit synth tools infra-check clean
+.PHONY: demo test lint typecheck unit synth tools infra-check bench soak clean
 
 $(PY_STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,15 @@ $(PY_STAMP): pyproject.toml constraints.txt
 $(TOOLS_STAMP): infra/tools-requirements.txt infra/tools-constraints.txt
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --constraint infra/tools-constraints.txt --requirement infra/tools-requirements.txt
+	touch $@
+
+# bench-only comparison packages (LangGraph, Strands), never mixed into Baton's own environment
+BENCH_VENV := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
+
+$(BENCH_STAMP): benchmarks/requirements-bench.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet -r benchmarks/requirements-bench.txt
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json
@@ -40,7 +49,7 @@ lint: $(PY_STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(PY_STAMP)
-	$(BIN)/mypy baton functions workflows infra
+	$(BIN)/mypy baton functions workflows infra benchmarks
 
 unit: $(PY_STAMP) $(NODE_STAMP) $(TOOLS_STAMP)
 	$(BIN)/pytest
@@ -56,5 +65,15 @@ tools: $(TOOLS_STAMP)
 infra-check: $(PY_STAMP) $(NODE_STAMP) $(TOOLS_STAMP)
 	$(BIN)/pytest tests/infra
 
+## bench: cold start, asset size, cost per run, growth, scale, offline speed: one table + benchmarks/results/bench.json
+## (if the bench-only packages cannot be installed, their rows say n/a and the rest still runs)
+bench: $(PY_STAMP)
+	-$(MAKE) --no-print-directory $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks.bench --bench-python $(BENCH_VENV)/bin/python
+
+## soak: 1,000 refund runs offline with 20% of agent invocations faulted; nothing may be lost
+soak: $(PY_STAMP)
+	$(BIN)/python -m benchmarks.soak --runs 1000 --rate 0.2 --batch 100
+
 clean:
-	rm -rf $(VENV) $(TOOLS) node_modules cdk.out build .baton
+	rm -rf $(VENV) $(TOOLS) $(BENCH_VENV) node_modules cdk.out build .baton

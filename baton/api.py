@@ -19,8 +19,8 @@ from baton.observability import logger
 from baton.runs import InvalidRunInput, RunStarter, read_run
 from baton.state import IdempotencyConflict, RunNotFound, StateStore
 
-RUN_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
-IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
+IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 MAX_BODY_BYTES = 256_000
 
 
@@ -44,7 +44,10 @@ def _error(status: int, message: str, field: str | None = None) -> dict[str, Any
 
 
 def _header(event: dict[str, Any], name: str) -> str | None:
-    for key, value in (event.get("headers") or {}).items():
+    headers = event.get("headers")
+    if not isinstance(headers, dict):
+        return None
+    for key, value in headers.items():
         if isinstance(key, str) and key.lower() == name.lower():
             return value if isinstance(value, str) else None
     return None
@@ -74,7 +77,7 @@ def _start_run(event: dict[str, Any], starter: RunStarter) -> dict[str, Any]:
     if not isinstance(name, str) or not name:
         return _error(400, "the workflow name is missing from the path", "name")
     key = _header(event, "Idempotency-Key")
-    if key is not None and not IDEMPOTENCY_KEY.match(key):
+    if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
         return _error(400, "Idempotency-Key must be 1-128 characters of A-Z a-z 0-9 _ . : -", "Idempotency-Key")
     raw = event.get("body")
     if not isinstance(raw, str) or not raw:
@@ -85,6 +88,10 @@ def _start_run(event: dict[str, Any], starter: RunStarter) -> dict[str, Any]:
         parsed = json.loads(raw)
     except json.JSONDecodeError as error:
         return _error(400, f"the request body is not valid JSON: {error.msg} at character {error.pos}", "body")
+    except (ValueError, RecursionError):  # integers beyond Python's digit limit, absurd nesting
+        return _error(
+            400, "the request body is not JSON Baton accepts (too deeply nested or too large a number)", "body"
+        )
     try:
         body = StartRunBody.model_validate(parsed)
     except ValidationError as error:
@@ -113,7 +120,7 @@ def _start_run(event: dict[str, Any], starter: RunStarter) -> dict[str, Any]:
 
 def _get_run(event: dict[str, Any], store: StateStore) -> dict[str, Any]:
     run_id = _path_parameter(event, "run_id")
-    if not isinstance(run_id, str) or not RUN_ID.match(run_id):
+    if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id):
         return _error(400, "run_id must be 1-80 characters of A-Z a-z 0-9 _ -", "run_id")
     try:
         record = read_run(store, run_id, with_audit=False)

@@ -24,7 +24,7 @@ from moto import mock_aws
 from baton.agent_runner import AgentRunner
 from baton.aws import AwsClients
 from baton.catalog import ResourceKind, ResourceSpec, resolve
-from baton.local import moto_lambda
+from baton.local import moto_patches
 from baton.local.http import LocalHttpTransport
 from baton.models import RunStatus, TaskOutcome
 from baton.orchestrator import Orchestrator
@@ -66,11 +66,52 @@ class AwsCall:
     operation: str
 
 
-def _agent_handler(runner: AgentRunner) -> moto_lambda.Handler:
+@dataclass(frozen=True)
+class AwsCallDetail:
+    """One AWS call a function made, with its request parameters and parsed response (for measurement)."""
+
+    function: str
+    service: str
+    operation: str
+    params: dict[str, Any]
+    response: dict[str, Any]
+
+
+CallHook = Callable[[AwsCallDetail], None]
+
+
+class _HookedClients(AwsClients):
+    """AwsClients that also hands every completed call, request and response, to a hook."""
+
+    def __init__(self, session: boto3.Session, observer: Any, function: str, hook: CallHook) -> None:
+        super().__init__(session, observer=observer)
+        self._function = function
+        self._hook = hook
+        self._hooked: set[str] = set()
+
+    def client(self, service: str) -> Any:
+        client = super().client(service)
+        with self._creation_lock:
+            if service not in self._hooked:
+                self._hooked.add(service)
+                client.meta.events.register("before-parameter-build", self._stash)
+                client.meta.events.register("after-call", self._report)
+        return client
+
+    @staticmethod
+    def _stash(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["baton_params"] = params
+
+    def _report(self, model: Any, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        service = model.service_model.endpoint_prefix
+        self._hook(AwsCallDetail(self._function, service, model.name, context.get("baton_params", {}), parsed))
+
+
+def _agent_handler(runner: AgentRunner) -> moto_patches.Handler:
     return lambda event: agent_handler.handle(event, runner)
 
 
-def _orchestrator_handler(orchestrator: Orchestrator) -> moto_lambda.Handler:
+def _orchestrator_handler(orchestrator: Orchestrator) -> moto_patches.Handler:
     return lambda event: orchestrator_handler.handle(event, orchestrator)
 
 
@@ -88,7 +129,8 @@ class LocalEngine:
     def __init__(
         self,
         catalog_path: str = DEFAULT_CATALOG,
-        wrap_handler: Callable[[str, moto_lambda.Handler], moto_lambda.Handler] | None = None,
+        wrap_handler: Callable[[str, moto_patches.Handler], moto_patches.Handler] | None = None,
+        on_call: CallHook | None = None,
     ) -> None:
         self.catalog_path = catalog_path
         self.catalog = load_catalog(catalog_path)
@@ -99,6 +141,7 @@ class LocalEngine:
         self.aws_calls: list[AwsCall] = []
         self._calls_lock = threading.Lock()
         self._wrap = wrap_handler or (lambda _name, handler: handler)
+        self._on_call = on_call
         self._saved_env: dict[str, str | None] = {}
         self._mock: Any = None
 
@@ -110,7 +153,7 @@ class LocalEngine:
             os.environ[key] = value
         self._mock = mock_aws(config=_MOTO_CONFIG)  # type: ignore[call-overload]
         self._mock.start()
-        moto_lambda.install()
+        moto_patches.install()
         # moto's interpreter logs each failed state with a stack dump; the run record tells the story
         logging.getLogger("moto").setLevel(logging.CRITICAL)
         try:
@@ -125,7 +168,7 @@ class LocalEngine:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        moto_lambda.uninstall()
+        moto_patches.uninstall()
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
@@ -220,14 +263,16 @@ class LocalEngine:
         )
         return str(created["FunctionArn"])
 
-    def _register(self, name: str, handler: moto_lambda.Handler) -> None:
-        moto_lambda.register(name, self._wrap(name, handler))
+    def _register(self, name: str, handler: moto_patches.Handler) -> None:
+        moto_patches.register(name, self._wrap(name, handler))
 
     def _recording_clients(self, function: str) -> AwsClients:
         def observe(service: str, operation: str, _params: dict[str, Any]) -> None:
             with self._calls_lock:
                 self.aws_calls.append(AwsCall(function, service, operation))
 
+        if self._on_call is not None:
+            return _HookedClients(self._session, observe, function, self._on_call)
         return AwsClients(self._session, observer=observe)
 
     # ------------------------------------------------------------ running

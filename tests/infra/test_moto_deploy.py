@@ -35,7 +35,7 @@ import pytest
 from moto import mock_aws
 
 from baton.aws import AwsClients
-from baton.local import moto_lambda
+from baton.local import moto_patches
 from baton.local.http import LocalHttpTransport
 from baton.runtime import build_agent_runner, build_orchestrator, build_run_starter
 from baton.statemachine import render_definition_text
@@ -149,22 +149,22 @@ def _register_handlers(deployment: Deployment, session: boto3.Session) -> None:
         clients = AwsClients(session, observer=observe)
         if config["Handler"] == "functions.agent.handler.handler":
             runner = build_agent_runner(env, clients, deployment.http)
-            moto_lambda.register(name, lambda event, r=runner: agent_handler.handle(event, r))
+            moto_patches.register(name, lambda event, r=runner: agent_handler.handle(event, r))
         elif config["Handler"] == "functions.orchestrator.handler.handler":
             orchestrator = build_orchestrator(env, clients)
-            moto_lambda.register(name, lambda event, o=orchestrator: orchestrator_handler.handle(event, o))
+            moto_patches.register(name, lambda event, o=orchestrator: orchestrator_handler.handle(event, o))
         else:
             assert config["Handler"] == "functions.api.handler.handler"
             starter, store = build_run_starter(env, clients)
             from baton.api import handle_request
 
-            moto_lambda.register(name, lambda event, s=starter, t=store: handle_request(event, s, t))
+            moto_patches.register(name, lambda event, s=starter, t=store: handle_request(event, s, t))
 
 
 @pytest.fixture(scope="module")
 def deployment(synthesized: Synthesized) -> Iterator[Deployment]:
     with mock_aws(config=MOTO):  # type: ignore[call-overload]
-        moto_lambda.install()
+        moto_patches.install()
         session = boto3.Session(region_name=REGION)
         clients = AwsClients(session)
         _upload_assets(synthesized.outdir, clients.client("s3"))
@@ -228,7 +228,7 @@ def deployment(synthesized: Synthesized) -> Iterator[Deployment]:
         try:
             yield deployment
         finally:
-            moto_lambda.uninstall()
+            moto_patches.uninstall()
 
 
 def run_through_api(deployment: Deployment, example: str) -> dict[str, Any]:

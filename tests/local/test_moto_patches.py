@@ -14,7 +14,7 @@ import moto
 import pytest
 from moto import mock_aws
 
-from baton.local import moto_lambda
+from baton.local import moto_patches
 
 
 class Boom(Exception):
@@ -28,7 +28,7 @@ class Timeout(Exception):
 @pytest.fixture
 def lambda_client() -> Iterator[Any]:
     with mock_aws(config={"lambda": {"use_docker": False}}):  # type: ignore[arg-type]
-        moto_lambda.install()
+        moto_patches.install()
         client = boto3.client("lambda", region_name="us-east-1")
         role = boto3.client("iam", region_name="us-east-1").create_role(RoleName="r", AssumeRolePolicyDocument="{}")
         client.create_function(
@@ -37,7 +37,7 @@ def lambda_client() -> Iterator[Any]:
         try:
             yield client
         finally:
-            moto_lambda.uninstall()
+            moto_patches.uninstall()
 
 
 def invoke(client: Any, function: str, event: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
@@ -50,12 +50,12 @@ def test_moto_is_the_pinned_version() -> None:
 
 
 def test_a_registered_handler_receives_the_event_and_returns_its_result(lambda_client: Any) -> None:
-    moto_lambda.register("fn", lambda event: {"doubled": event["n"] * 2})
+    moto_patches.register("fn", lambda event: {"doubled": event["n"] * 2})
     assert invoke(lambda_client, "fn", {"n": 21}) == ({"doubled": 42}, None)
 
 
 def test_an_invocation_by_arn_finds_the_handler(lambda_client: Any) -> None:
-    moto_lambda.register("fn", lambda event: "ok")
+    moto_patches.register("fn", lambda event: "ok")
     arn = lambda_client.get_function(FunctionName="fn")["Configuration"]["FunctionArn"]
     assert invoke(lambda_client, arn, {}) == ("ok", None)
 
@@ -67,7 +67,7 @@ def test_an_exception_becomes_an_unhandled_function_error(
     def fail(event: dict[str, Any]) -> None:
         raise error
 
-    moto_lambda.register("fn", fail)
+    moto_patches.register("fn", fail)
     payload, function_error = invoke(lambda_client, "fn", {})
     assert function_error == "Unhandled"
     assert payload == {"errorType": error_type, "errorMessage": str(error)}

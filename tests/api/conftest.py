@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from baton.local.engine import LocalEngine
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[LocalEngine]:
+    """One offline deployment per test module (moto is process-global: never two engines at once)."""
+    with LocalEngine() as local:
+        yield local
