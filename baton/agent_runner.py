@@ -48,9 +48,8 @@ class AgentRunner:
         """Run one attempt. Returns a tiny receipt; the output goes to the journal, never into the payload."""
         started_at = now_iso()
         sort_key = f"{request.stage}#{request.index}#{started_at}#{uuid.uuid4()}"
-        task = self._store.load_task(request.run_id, request.stage, request.index)
-        if task.agent != self._agent.name:
-            raise AgentTaskFailed(f"task {request.stage}/{request.index} belongs to {task.agent!r}")
+        # only this agent's own task items exist for it to read (and its role allows nothing else)
+        task = self._store.load_task(self._agent.name, request.run_id, request.stage, request.index)
         toolbox = ToolBox(
             self._agent,
             self._catalog,

@@ -6,12 +6,13 @@ of references to ARNs; the tests and a future `baton inventory` render the same 
 Roles (one each):
   agent          its tools' grants (ToolSpec.all_grants(): exact actions, the resource's ARN plus the
                  reference's suffix, declared conditions), plus the agent runtime's platform access:
-                 read its TASK# items, append JOURNAL# items, write its own log group, send traces.
+                 read its own TASK#<agent># items, append its own JOURNAL#<agent># items, write its own log
+                 group, send traces.
   orchestrator   one per workflow: read and write run state in the state table, logs, traces.
   api            read the state table, create run records (a transaction of PutItems), start executions
                  of its workflows' state machines, logs, traces.
   state machine  one per workflow: invoke exactly that workflow's orchestrator and agent functions,
-                 record failed task attempts as JOURNAL# items, deliver its logs, send traces.
+                 record failed tasks as FAILURE# items, deliver its logs, send traces.
 
 Every resource the catalog declares is encrypted with an AWS managed key (aws/dynamodb,
 aws/secretsmanager, aws/sns) or the service's own key (SQS): those key policies authorise use through the
@@ -28,6 +29,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from baton.catalog import AgentSpec, Catalog, Grant, ResourceRef, WorkflowSpec
+from baton.state import FAILURE_KEY_PATTERN, agent_key_patterns
 
 
 class Platform(StrEnum):
@@ -159,18 +161,19 @@ def _grant_key(grant: Grant) -> tuple[tuple[str, ...], ResourceRef, str]:
 
 
 def agent_role(catalog: Catalog, agent: AgentSpec) -> RoleSpec:
+    own_tasks, own_journal = agent_key_patterns(agent.name)
     platform = (
         StatementSpec(
             sid="ReadOwnTasks",
             actions=("dynamodb:GetItem",),
             resources=(STATE_TABLE,),
-            conditions=_leading_keys("TASK#*"),
+            conditions=_leading_keys(own_tasks),
         ),
         StatementSpec(
-            sid="AppendJournal",
+            sid="AppendOwnJournal",
             actions=("dynamodb:PutItem",),
             resources=(STATE_TABLE,),
-            conditions=_leading_keys("JOURNAL#*"),
+            conditions=_leading_keys(own_journal),
         ),
         _function_logs(),
         _function_tracing(),
@@ -233,7 +236,7 @@ def state_machine_role(catalog: Catalog, workflow: WorkflowSpec) -> RoleSpec:
                 sid="RecordFailedTasks",
                 actions=("dynamodb:PutItem",),
                 resources=(STATE_TABLE,),
-                conditions=_leading_keys("JOURNAL#*"),
+                conditions=_leading_keys(FAILURE_KEY_PATTERN),
             ),
             StatementSpec(
                 sid="LogDelivery",

@@ -102,18 +102,17 @@ class Orchestrator:
     def _fold_stage(
         self, meta: RunMeta, chain: AuditChain, items: list[Item], context: dict[str, ContextEntry]
     ) -> list[TaskOutcome]:
-        tasks = self._store.load_stage_tasks(meta.run_id, meta.stage)
+        tasks = self._store.load_stage_tasks(meta.run_id, meta.stage, meta.stage_agents)
         by_agent: dict[int, list[JournalEntry]] = {index: [] for index in tasks}
         by_state_machine: dict[int, list[JournalEntry]] = {index: [] for index in tasks}
-        for raw in self._store.load_journal(meta.run_id, meta.stage):
-            if "entry_json" in raw:
-                entry = self._agent_entry(raw)
-                target = by_agent
-            else:
-                entry = self._state_machine_entry(raw, meta.stage, tasks)
-                target = by_state_machine
-            if entry is not None and entry.index in target and entry.agent == tasks[entry.index].agent:
-                target[entry.index].append(entry)
+        for raw in self._store.load_journal(meta.run_id, meta.stage, meta.stage_agents):
+            entry = self._agent_entry(raw)
+            if entry is not None and entry.index in by_agent and entry.agent == tasks[entry.index].agent:
+                by_agent[entry.index].append(entry)
+        for raw in self._store.load_failures(meta.run_id, meta.stage):
+            entry = self._state_machine_entry(raw, meta.stage, tasks)
+            if entry is not None:
+                by_state_machine[entry.index].append(entry)
         outcomes = []
         for index, task in sorted(tasks.items()):
             attempts = sorted(by_agent[index], key=lambda e: e.started_at)
@@ -295,7 +294,7 @@ class Orchestrator:
                 max_concurrency=min(self._workflow.budgets.max_concurrency, len(decision.tasks)),
                 expires_at=meta.expires_at,
             )
-            update["stage"] = stage
+            update |= {"stage": stage, "stage_agents": sorted({t.agent for t in decision.tasks})}
             count("StagesDelegated", meta.workflow)
             count("TasksDelegated", meta.workflow, len(decision.tasks))
         elif isinstance(decision, Finish):

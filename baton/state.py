@@ -5,11 +5,14 @@ Keys (pk / sk):
   RUN#<run_id>      CTX#<key>            one shared-context value, with provenance
   RUN#<run_id>      STEP#<stage>#<index> one task outcome
   RUN#<run_id>      AUDIT#<seq>          one audit record (hash-chained)
-  TASK#<run_id>     <stage>#<index>      a task's scoped input, written by the orchestrator, read by its agent
-  JOURNAL#<run_id>  <stage>#<index>#...  one task attempt, written by the agent or the state machine
-  IDEMPOTENCY#<workflow>#<key>  KEY      the run an idempotency key started
+  TASK#<agent>#<run_id>     <stage>#<index>      a task's scoped input, written by the orchestrator
+  JOURNAL#<agent>#<run_id>  <stage>#<index>#...  one attempt, written by the agent
+  FAILURE#<run_id>          <stage>#<index>#...  a failed task, written by the state machine's Catch
+  IDEMPOTENCY#<workflow>#<key>  KEY              the run an idempotency key started
 
-Agents may only read TASK# items and write JOURNAL# items (IAM dynamodb:LeadingKeys); only the
+Each agent may only read its own TASK#<agent># items and write its own JOURNAL#<agent># items (IAM
+dynamodb:LeadingKeys, patterns from `agent_key_patterns`), so it can neither read another agent's
+inputs nor forge another agent's results; the state machine may only write FAILURE# items; only the
 orchestrator writes RUN# items, and every write of META is conditional on the version it read, so two
 writers never silently overwrite each other. Values are JSON text validated by pydantic when read back.
 """
@@ -21,7 +24,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from baton.audit import AuditRecord, canonical_json
 from baton.models import ContextEntry, JournalEntry, PlanResponse, RunStatus, TaskInput, TaskOutcome
@@ -63,6 +66,8 @@ class RunMeta(BaseModel):
     updated_at: str
     expires_at: int
     last_plan: PlanResponse | None = None
+    # the distinct agents of the current stage: where its task items and journals are
+    stage_agents: list[str] = Field(default_factory=list)
     result: dict[str, JsonValue] | None = None
     reason: str | None = None
 
@@ -75,12 +80,24 @@ def run_pk(run_id: str) -> str:
     return f"RUN#{run_id}"
 
 
-def task_pk(run_id: str) -> str:
-    return f"TASK#{run_id}"
+def task_pk(agent: str, run_id: str) -> str:
+    return f"TASK#{agent}#{run_id}"
 
 
-def journal_pk(run_id: str) -> str:
-    return f"JOURNAL#{run_id}"
+def journal_pk(agent: str, run_id: str) -> str:
+    return f"JOURNAL#{agent}#{run_id}"
+
+
+def failure_pk(run_id: str) -> str:
+    return f"FAILURE#{run_id}"
+
+
+def agent_key_patterns(agent: str) -> tuple[str, str]:
+    """dynamodb:LeadingKeys patterns of the items an agent reads (its tasks) and writes (its journal)."""
+    return f"TASK#{agent}#*", f"JOURNAL#{agent}#*"
+
+
+FAILURE_KEY_PATTERN = "FAILURE#*"
 
 
 def task_sk(stage: int, index: int) -> str:
@@ -135,7 +152,7 @@ def audit_item(record: AuditRecord, expires_at: int) -> Item:
 
 
 def task_item(run_id: str, stage: int, index: int, task: TaskInput, expires_at: int) -> Item:
-    return Item(task_pk(run_id), task_sk(stage, index), expires_at, task_json=task.model_dump_json())
+    return Item(task_pk(task.agent, run_id), task_sk(stage, index), expires_at, task_json=task.model_dump_json())
 
 
 def check_size(label: str, text: str) -> None:
@@ -287,34 +304,40 @@ class StateStore:
         records = [json.loads(item["record_json"]["S"]) for item in self._query(run_pk(run_id), "AUDIT#")]
         return [r for r in records if r["seq"] <= up_to_seq]
 
-    def load_journal(self, run_id: str, stage: int) -> list[dict[str, Any]]:
-        """Raw journal items of one stage; the orchestrator validates them."""
-        return list(self._query(journal_pk(run_id), f"{stage}#"))
+    def load_journal(self, run_id: str, stage: int, agents: list[str]) -> list[dict[str, Any]]:
+        """Raw journal items of one stage, from each of its agents; the orchestrator validates them."""
+        return [item for agent in agents for item in self._query(journal_pk(agent, run_id), f"{stage}#")]
 
-    def load_stage_tasks(self, run_id: str, stage: int) -> dict[int, TaskInput]:
+    def load_failures(self, run_id: str, stage: int) -> list[dict[str, Any]]:
+        """Items the state machine's Catch wrote for the stage's failed tasks."""
+        return list(self._query(failure_pk(run_id), f"{stage}#"))
+
+    def load_stage_tasks(self, run_id: str, stage: int, agents: list[str]) -> dict[int, TaskInput]:
         return {
             int(item["sk"]["S"].split("#")[1]): TaskInput.model_validate_json(item["task_json"]["S"])
-            for item in self._query(task_pk(run_id), f"{stage:04d}#")
+            for agent in agents
+            for item in self._query(task_pk(agent, run_id), f"{stage:04d}#")
         }
 
     # ------------------------------------------------------------ the agent's two operations
 
-    def load_task(self, run_id: str, stage: int, index: int) -> TaskInput:
+    def load_task(self, agent: str, run_id: str, stage: int, index: int) -> TaskInput:
         response = self._ddb.get_item(
             TableName=self._table,
-            Key={"pk": _s(task_pk(run_id)), "sk": _s(task_sk(stage, index))},
+            Key={"pk": _s(task_pk(agent, run_id)), "sk": _s(task_sk(stage, index))},
             ConsistentRead=True,
         )
         item = response.get("Item")
         if item is None:
-            raise RunNotFound(f"no task {stage}/{index} in run {run_id!r}")
+            raise RunNotFound(f"no task {stage}/{index} for agent {agent!r} in run {run_id!r}")
         return TaskInput.model_validate_json(item["task_json"]["S"])
 
     def put_journal(self, run_id: str, sort_key: str, entry: JournalEntry, expires_at: int) -> None:
+        """Append one attempt to the journal of the entry's agent."""
         entry_json = entry.model_dump_json()
         check_size("journal entry", entry_json)
         self._ddb.put_item(
             TableName=self._table,
-            Item=Item(journal_pk(run_id), sort_key, expires_at, entry_json=entry_json).attributes,
+            Item=Item(journal_pk(entry.agent, run_id), sort_key, expires_at, entry_json=entry_json).attributes,
             ConditionExpression="attribute_not_exists(pk)",
         )

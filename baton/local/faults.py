@@ -161,12 +161,19 @@ class FaultInjector:
                 return handler(event)
             with self._lock:
                 self.injections.append(Injection(agent, run_id, stage, index, delivery, kind))
-            return self._inject(kind, handler, event, run_id, stage, index)
+            return self._inject(kind, handler, event, agent, run_id, stage, index)
 
         return invoke
 
     def _inject(
-        self, kind: FaultKind, handler: Handler, event: dict[str, Any], run_id: str, stage: int, index: int
+        self,
+        kind: FaultKind,
+        handler: Handler,
+        event: dict[str, Any],
+        agent: str,
+        run_id: str,
+        stage: int,
+        index: int,
     ) -> Any:
         if kind is FaultKind.EXCEPTION:
             raise InjectedFault("injected fault: the handler crashed")
@@ -178,10 +185,10 @@ class FaultInjector:
         if kind is FaultKind.DUPLICATE:
             handler(event)
             return handler(event)
-        before = self._journal_keys(run_id, stage, index)
+        before = self._journal_keys(agent, run_id, stage, index)
         result = handler(event)
-        for sort_key in self._journal_keys(run_id, stage, index) - before:
-            self._corrupt(run_id, sort_key)
+        for sort_key in self._journal_keys(agent, run_id, stage, index) - before:
+            self._corrupt(agent, run_id, sort_key)
         return result
 
     # ------------------------------------------------------------ malformed output: rewrite the journal
@@ -192,20 +199,20 @@ class FaultInjector:
                 self._ddb = boto3.Session(region_name=self._region).client("dynamodb")
             return self._ddb
 
-    def _journal_keys(self, run_id: str, stage: int, index: int) -> set[str]:
+    def _journal_keys(self, agent: str, run_id: str, stage: int, index: int) -> set[str]:
         response = self._client().query(
             TableName=self._state_table,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues={":pk": {"S": journal_pk(run_id)}, ":prefix": {"S": f"{stage}#{index}#"}},
+            ExpressionAttributeValues={":pk": {"S": journal_pk(agent, run_id)}, ":prefix": {"S": f"{stage}#{index}#"}},
             ConsistentRead=True,
             ProjectionExpression="sk",
         )
         return {item["sk"]["S"] for item in response.get("Items", [])}
 
-    def _corrupt(self, run_id: str, sort_key: str) -> None:
+    def _corrupt(self, agent: str, run_id: str, sort_key: str) -> None:
         from baton.models import JournalEntry  # the journal's own model, so only the output is wrong
 
-        key = {"pk": {"S": journal_pk(run_id)}, "sk": {"S": sort_key}}
+        key = {"pk": {"S": journal_pk(agent, run_id)}, "sk": {"S": sort_key}}
         item = self._client().get_item(TableName=self._state_table, Key=key, ConsistentRead=True).get("Item")
         if item is None or "entry_json" not in item:
             return

@@ -35,16 +35,20 @@ def test_agent_statements_come_from_its_tools_plus_the_platform_statements() -> 
         assert sorted((s.actions, s.resources, s.conditions) for s in tool_statements) == sorted(
             (tuple(sorted(g.actions)), (g.resource,), g.conditions) for g in grants
         )
-        assert platform == {"ReadOwnTasks", "AppendJournal", "WriteOwnLogs", "Tracing"}
+        assert platform == {"ReadOwnTasks", "AppendOwnJournal", "WriteOwnLogs", "Tracing"}
 
 
-def test_agents_read_only_tasks_and_append_only_journal_items() -> None:
+def test_agents_read_only_their_own_tasks_and_append_only_their_own_journal() -> None:
     role = agent_role(CATALOG, CATALOG.agent("order_lookup"))
     by_sid = {s.sid: s for s in role.statements}
     assert by_sid["ReadOwnTasks"].actions == ("dynamodb:GetItem",)
-    assert by_sid["ReadOwnTasks"].conditions == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ("TASK#*",)}}
-    assert by_sid["AppendJournal"].actions == ("dynamodb:PutItem",)
-    assert by_sid["AppendJournal"].conditions == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ("JOURNAL#*",)}}
+    assert by_sid["ReadOwnTasks"].conditions == {
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ("TASK#order_lookup#*",)}
+    }
+    assert by_sid["AppendOwnJournal"].actions == ("dynamodb:PutItem",)
+    assert by_sid["AppendOwnJournal"].conditions == {
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ("JOURNAL#order_lookup#*",)}
+    }
 
 
 def test_a_declared_secret_becomes_a_get_secret_value_grant_on_that_secret() -> None:
@@ -95,5 +99,5 @@ def test_render_appends_suffixes_and_renders_conditions_as_lists() -> None:
     assert "arn:orchestrator_function:refund" in invoke["Resource"]
     assert "arn:orchestrator_function:refund:*" in invoke["Resource"]
     journal = policy["Statement"][1]
-    assert journal["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["JOURNAL#*"]}}
+    assert journal["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["FAILURE#*"]}}
     assert policy["Statement"][2]["Resource"] == ["*"]

@@ -358,10 +358,15 @@ def test_an_agent_role_denies_what_its_agent_must_not_do(deployment: Deployment)
         ("dynamodb:PutItem", orders, None),  # writing the orders it reads
         ("dynamodb:GetItem", table, "RUN#anything"),  # reading run state
         ("dynamodb:PutItem", table, "RUN#anything"),  # writing run state
-        ("dynamodb:PutItem", table, "TASK#anything"),  # forging its own task
+        ("dynamodb:PutItem", table, "TASK#order_lookup#run"),  # forging its own task
+        ("dynamodb:GetItem", table, "TASK#payment_reversal#run"),  # reading another agent's input
+        ("dynamodb:PutItem", table, "JOURNAL#payment_reversal#run"),  # forging another agent's result
+        ("dynamodb:PutItem", table, "FAILURE#run"),  # forging the state machine's failure records
         ("sns:Publish", "arn:aws:sns:us-east-1:123456789012:anything", None),
         ("secretsmanager:GetSecretValue", deployment.physical_ids["payment_api_key"], None),
     ]
     for action, arn, pk in forbidden:
         assert not any(_allows(s, action, arn, pk) for s in statements), (action, arn, pk)
     assert any(_allows(s, "dynamodb:GetItem", orders, None) for s in statements)
+    assert any(_allows(s, "dynamodb:GetItem", table, "TASK#order_lookup#run") for s in statements)
+    assert any(_allows(s, "dynamodb:PutItem", table, "JOURNAL#order_lookup#run") for s in statements)

@@ -145,11 +145,11 @@ def test_state_machine_role_invokes_exactly_its_workflow_functions(
     expected += [{"Fn::Join": ["", [{"Fn::GetAtt": [f, "Arn"]}, ":*"]]} for f in functions]
     assert sorted(invoked, key=repr) == sorted(expected, key=repr)
     assert all(s["Action"] == ["lambda:InvokeFunction"] for s in statements if "lambda:InvokeFunction" in s["Action"])
-    # and the whole role equals its derivation (journal writes limited to JOURNAL# items)
+    # and the whole role equals its derivation (failure records limited to FAILURE# items)
     derived = expected_statements(synthesized, derive_state_machine_role(CATALOG, workflow), None)
     assert sorted(statements, key=sort_key) == sorted(derived, key=sort_key)
     journal = next(s for s in statements if s["Action"] == ["dynamodb:PutItem"])
-    assert journal["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["JOURNAL#*"]}}
+    assert journal["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["FAILURE#*"]}}
 
 
 def test_no_wildcard_actions_anywhere(synthesized: Synthesized) -> None:
