@@ -156,6 +156,10 @@ class WorkflowSpec(_Spec):
     # input fields whose model validation makes them safe identifiers rather than free text
     trusted_input_keys: tuple[str, ...] = ()
     budgets: Budgets = Budgets()
+    # standard: exactly-once, up to a year, full execution history, ~$0.025 per 1,000 state transitions.
+    # express: billed per request and duration (far cheaper per run), but at-least-once, at most 5 minutes,
+    # and no task-token approvals: for short workflows whose every side effect is idempotent.
+    execution: Literal["standard", "express"] = "standard"
     run_retention_days: int = Field(default=30, ge=1)
     # offline only: prepares seed data and fakes in the local engine
     offline_fixture: DottedPath | None = None

@@ -106,11 +106,18 @@ class RunStarter:
         if idempotency_key is not None:
             request_hash = hashlib.sha256(canonical_json(validated.model_dump(mode="json")).encode()).hexdigest()
             idempotency = (idempotency_key, request_hash)
-        meta = self._store.create_run(meta, items, idempotency)
-        if meta.status is RunStatus.RUNNING and meta.stage == 0:
-            # also on an idempotent repeat: a first request may have stored the run and died before starting it
-            self._executions.start(workflow.name, meta.run_id)
-        return meta
+        stored = self._store.create_run(meta, items, idempotency)
+        repeat = stored.run_id != run_id
+        if (
+            stored.status is RunStatus.RUNNING
+            and stored.stage == 0
+            and not (repeat and workflow.execution == "express")
+        ):
+            # Standard executions are named after the run, so starting again on an idempotent repeat is harmless
+            # and covers a first request that stored the run and died before starting it. Express executions
+            # are not deduplicated by name: a repeat must not start a second one.
+            self._executions.start(workflow.name, stored.run_id)
+        return stored
 
 
 class RunRecord(BaseModel):

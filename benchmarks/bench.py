@@ -194,6 +194,16 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:  # noqa: 
                     _goal(usd["total"] < 0.10),
                 )
             )
+            express = run["usd_per_1000_runs_express"]
+            rows.append(
+                (
+                    f"refund {name}: USD / 1,000 runs as Express",
+                    f"${express['total']:.4f} (Step Functions ${express['stepfunctions']:.4f} for"
+                    f" {u['execution_ms']:.0f} ms at 64 MB; the rest as above)",
+                    "< $0.10",
+                    _goal(express["total"] < 0.10),
+                )
+            )
     growth = results.get("growth", {})
     lg = results.get("langgraph", {})
     if _na(growth):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,10 @@ class Prices(BaseModel):
     as_of: str
     region: str
     stepfunctions_standard_per_state_transition: float
+    stepfunctions_express_per_request: float
+    stepfunctions_express_per_gb_second: float
+    stepfunctions_express_billed_memory_mb: int
+    stepfunctions_express_billing_increment_ms: int
     lambda_per_request: float
     lambda_arm64_per_gb_second: float
     dynamodb_on_demand_per_write_request_unit: float
@@ -38,10 +43,20 @@ def load_prices() -> Prices:
     return Prices.model_validate_json(PRICES_FILE.read_text())
 
 
-def price_per_1000(usage: Usage, prices: Prices) -> dict[str, float]:
+def stepfunctions_price(usage: Usage, prices: Prices, execution: str) -> float:
+    """One run's Step Functions charge: per state transition (Standard), or per request and duration (Express)."""
+    if execution == "standard":
+        return usage.transitions * prices.stepfunctions_standard_per_state_transition
+    increment = prices.stepfunctions_express_billing_increment_ms
+    billed_seconds = math.ceil(max(usage.execution_ms, 1) / increment) * increment / 1000
+    gb_seconds = billed_seconds * prices.stepfunctions_express_billed_memory_mb / 1024
+    return prices.stepfunctions_express_per_request + gb_seconds * prices.stepfunctions_express_per_gb_second
+
+
+def price_per_1000(usage: Usage, prices: Prices, execution: str = "standard") -> dict[str, float]:
     calls = usage.calls
     lines = {
-        "stepfunctions": usage.transitions * prices.stepfunctions_standard_per_state_transition,
+        "stepfunctions": stepfunctions_price(usage, prices, execution),
         "lambda_requests": usage.lambda_invocations * prices.lambda_per_request,
         "lambda_duration": usage.lambda_gb_seconds * prices.lambda_arm64_per_gb_second,
         "dynamodb_writes": usage.ddb_wru * prices.dynamodb_on_demand_per_write_request_unit,
@@ -87,5 +102,9 @@ def bench_cost(examples: dict[str, Path] | None = None) -> dict[str, Any]:
                     "transitions": round(usage.transitions / hops, 2),
                 },
                 "usd_per_1000_runs": {k: round(v, 5) for k, v in price_per_1000(usage, prices).items()},
+                # the same run on an Express state machine (WorkflowSpec.execution="express")
+                "usd_per_1000_runs_express": {
+                    k: round(v, 5) for k, v in price_per_1000(usage, prices, "express").items()
+                },
             }
     return results

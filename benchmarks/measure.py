@@ -70,6 +70,7 @@ class Usage:
     calls: Counter[str] = field(default_factory=Counter)  # "service:Operation" -> count
     max_payload_bytes: int = 0
     history_events: int = 0
+    execution_ms: float = 0.0  # first to last history event: what an Express execution is billed for
 
     @property
     def secretsmanager_calls(self) -> int:
@@ -194,6 +195,8 @@ def history(engine: LocalEngine, workflow: str, run_id: str) -> list[dict[str, A
 def _count_history(usage: Usage, events: list[dict[str, Any]]) -> None:
     """State transitions as Step Functions bills them: every state entered, and every retry of a task."""
     usage.history_events = len(events)
+    if events:
+        usage.execution_ms = (events[-1]["timestamp"] - events[0]["timestamp"]).total_seconds() * 1000
     entered = sum(e["type"].endswith("StateEntered") for e in events)
     task_entered = sum(e["type"] == "TaskStateEntered" for e in events)
     scheduled = [e for e in events if e["type"] == "TaskScheduled"]

@@ -202,7 +202,10 @@ class LocalEngine:
             self._register(name, _orchestrator_handler(build_orchestrator(env, self._recording_clients(name))))
             definition = render_definition({"OrchestratorFunctionArn": arn, "StateTableName": STATE_TABLE})
             self.state_machines[workflow.name] = sfn.create_state_machine(
-                name=f"baton-{workflow.name}".replace("_", "-"), definition=definition, roleArn=role_arn
+                name=f"baton-{workflow.name}".replace("_", "-"),
+                definition=definition,
+                roleArn=role_arn,
+                type=workflow.execution.upper(),
             )["stateMachineArn"]
         api_env = self._env(Settings(state_table=STATE_TABLE, state_machines=self.state_machines))
         self.starter, self.store = build_run_starter(api_env, self.clients)

@@ -84,5 +84,7 @@ class WorkflowOrchestration(Construct):
             role=self.derived_role.role,
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
-            state_machine_type=sfn.StateMachineType.STANDARD,
+            state_machine_type=(
+                sfn.StateMachineType.EXPRESS if workflow.execution == "express" else sfn.StateMachineType.STANDARD
+            ),
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -184,3 +185,21 @@ def test_queues_and_topics_are_encrypted_and_tls_only(synthesized: Synthesized) 
         assert "KmsMasterKeyId" in topic["Properties"], logical_id
     assert len(synthesized.resources("AWS::SQS::QueuePolicy")) == len(synthesized.resources("AWS::SQS::Queue"))
     assert len(synthesized.resources("AWS::SNS::TopicPolicy")) == len(synthesized.resources("AWS::SNS::Topic"))
+
+
+def test_the_state_machine_type_follows_the_catalog(synthesized: Synthesized, tmp_path: Path) -> None:
+    # Given the reference catalog (Standard) and the same workflow declared Express
+    from aws_cdk import App
+
+    from infra.app import build_app
+    from tests.express_catalog import CATALOG as EXPRESS
+
+    [standard] = synthesized.resources("AWS::StepFunctions::StateMachine").values()
+    app, stack = build_app(App(context={"baton:bundle": "false"}, outdir=str(tmp_path)), catalog=EXPRESS)
+    # When both are synthesized / Then each state machine has the type its workflow declares
+    app.synth()
+    template = json.loads((tmp_path / f"{stack.stack_name}.template.json").read_text())
+    [express] = [r for r in template["Resources"].values() if r["Type"] == "AWS::StepFunctions::StateMachine"]
+    assert standard["Properties"]["StateMachineType"] == "STANDARD"
+    assert express["Properties"]["StateMachineType"] == "EXPRESS"
+    assert express["Properties"]["LoggingConfiguration"]["Level"] == "ALL"

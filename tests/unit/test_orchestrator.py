@@ -157,3 +157,15 @@ def test_an_idempotency_key_reused_for_a_different_request_is_refused(store: Sta
     starter.start("refund", {"order_id": "ORD-1001"}, "req-7")
     with pytest.raises(IdempotencyConflict, match="different request"):
         starter.start("refund", {"order_id": "ORD-1002"}, "req-7")
+
+
+def test_an_idempotent_repeat_never_starts_a_second_express_execution(store: StateStore) -> None:
+    # Given an Express workflow, whose executions are not deduplicated by name
+    from tests.express_catalog import CATALOG as EXPRESS
+
+    executions = NoExecutions()
+    starter = RunStarter(EXPRESS, store, executions)
+    # When the same request arrives twice / Then one run, one execution
+    first = starter.start("refund", {"order_id": "ORD-1001"}, "req-9").run_id
+    assert starter.start("refund", {"order_id": "ORD-1001"}, "req-9").run_id == first
+    assert executions.started == [("refund", first)]
