@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, redirect_stdout
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, NoReturn
@@ -23,6 +20,7 @@ from pydantic import ValidationError
 
 from baton.audit import ChainBroken, verify_chain
 from baton.models import RunStatus, TaskOutcome, TaskStatus, invalid_fields
+from baton.observability import logs_to
 from baton.runs import InvalidRunInput, RunRecord
 
 LOG_DIR = Path(".baton") / "logs"
@@ -95,7 +93,7 @@ def _run(args: argparse.Namespace) -> int:
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     log_path = LOG_DIR / f"run-{datetime.now():%Y%m%dT%H%M%S}.jsonl"
     started = time.perf_counter()
-    with log_path.open("w") as log_file, _logs_to(log_file), LocalEngine() as engine:
+    with log_path.open("w") as log_file, logs_to(log_file), LocalEngine() as engine:
         try:
             run_id = engine.start(args.workflow, run_input)
         except InvalidRunInput as error:
@@ -115,21 +113,6 @@ def _run(args: argparse.Namespace) -> int:
     else:
         _print_timeline(record, elapsed, log_path, args.out, out)
     return 0 if record.status is RunStatus.SUCCEEDED else 1
-
-
-@contextmanager
-def _logs_to(stream: IO[str]) -> Iterator[None]:
-    """Send the functions' JSON logs and metrics to a file, so stdout holds only what the user asked for."""
-    from baton.observability import logger
-
-    handler = logger.registered_handler
-    previous = handler.setStream(stream) if isinstance(handler, logging.StreamHandler) else None
-    try:
-        with redirect_stdout(stream):
-            yield
-    finally:
-        if isinstance(handler, logging.StreamHandler) and previous is not None:
-            handler.setStream(previous)
 
 
 def _steps(record: RunRecord) -> list[TaskOutcome]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
+from typing import IO
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -40,3 +42,16 @@ def count(name: str, workflow: str, value: int = 1) -> None:
         default_dimensions={"workflow": workflow},
     ):
         pass
+
+
+@contextmanager
+def logs_to(stream: IO[str]) -> Iterator[None]:
+    """Offline: the functions' JSON logs and EMF metrics (printed) go to `stream`, not the terminal."""
+    handler = logger.registered_handler
+    previous = handler.setStream(stream) if isinstance(handler, logging.StreamHandler) else None
+    try:
+        with redirect_stdout(stream):
+            yield
+    finally:
+        if isinstance(handler, logging.StreamHandler) and previous is not None:
+            handler.setStream(previous)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.soak import quiet_functions
+from baton.observability import logs_to
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = ("imports", "assets", "cost", "growth", "langgraph", "scale", "speed", "suite")
@@ -84,7 +84,7 @@ def run_sections(args: argparse.Namespace) -> dict[str, Any]:
             continue
         print(f"  {name} ...", file=sys.stderr, flush=True)
         started = time.perf_counter()
-        with log.open("a") as logs, quiet_functions(logs):
+        with log.open("a") as logs, logs_to(logs):
             results[name] = section()
         print(f"  {name} done in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
     return results

@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -28,6 +25,7 @@ from baton.audit import ChainBroken, verify_chain
 from baton.local.engine import LocalEngine
 from baton.local.faults import FaultInjector, soak_plan
 from baton.models import RunStatus
+from baton.observability import logs_to
 from workflows.refund.offline import FakePaymentProvider
 
 Expectation = Literal["eligible", "window_expired", "needs_review", "provider_outage", "unknown_order"]
@@ -141,21 +139,6 @@ class SoakReport:
         }
 
 
-@contextmanager
-def quiet_functions(stream: IO[str]) -> Iterator[None]:
-    """The functions' JSON logs and EMF metrics go to `stream`, not the terminal."""
-    from baton.observability import logger
-
-    handler = logger.registered_handler
-    previous = handler.setStream(stream) if isinstance(handler, logging.StreamHandler) else None
-    try:
-        with redirect_stdout(stream):
-            yield
-    finally:
-        if isinstance(handler, logging.StreamHandler) and previous is not None:
-            handler.setStream(previous)
-
-
 def run_soak(
     engine: LocalEngine,
     injector: FaultInjector,
@@ -264,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     log_path = Path(".baton/logs/soak.jsonl")
     log_path.parent.mkdir(parents=True, exist_ok=True)
     terminal = sys.stdout
-    with log_path.open("w") as logs, quiet_functions(logs), LocalEngine(wrap_handler=injector) as engine:
+    with log_path.open("w") as logs, logs_to(logs), LocalEngine(wrap_handler=injector) as engine:
         report = run_soak(engine, injector, args.runs, args.batch, progress=terminal)
     print_report(report, sys.stdout)
     args.json.parent.mkdir(parents=True, exist_ok=True)

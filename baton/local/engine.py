@@ -107,6 +107,20 @@ class _HookedClients(AwsClients):
         self._hook(AwsCallDetail(self._function, service, model.name, context.get("baton_params", {}), parsed))
 
 
+def create_state_table(ddb: Any, name: str) -> None:
+    """The state table as the infrastructure defines it: pk/sk strings, on demand, TTL on expires_at."""
+    ddb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    ddb.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"})
+
+
 def _agent_handler(runner: AgentRunner) -> moto_patches.Handler:
     return lambda event: agent_handler.handle(event, runner)
 
@@ -181,7 +195,7 @@ class LocalEngine:
     # ------------------------------------------------------------ provisioning from the catalog
 
     def _provision(self) -> None:
-        self._create_state_table()
+        create_state_table(self.clients.client("dynamodb"), STATE_TABLE)
         for resource in self.catalog.resources.values():
             self.physical_ids[resource.name] = self._create_resource(resource)
         iam = self.clients.client("iam")
@@ -215,21 +229,6 @@ class LocalEngine:
 
     def _env(self, settings: Settings) -> dict[str, str]:
         return settings.to_env() | {ENV_CATALOG: self.catalog_path}
-
-    def _create_state_table(self) -> None:
-        ddb = self.clients.client("dynamodb")
-        ddb.create_table(
-            TableName=STATE_TABLE,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        ddb.update_time_to_live(
-            TableName=STATE_TABLE, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
-        )
 
     def _create_resource(self, resource: ResourceSpec) -> str:
         name = resource.name

@@ -11,7 +11,8 @@ import pytest
 
 from baton.local.engine import LocalEngine
 from baton.local.faults import FaultInjector, FaultKind, soak_plan
-from benchmarks.soak import print_report, quiet_functions, run_soak
+from baton.observability import logs_to
+from benchmarks.soak import print_report, run_soak
 
 
 @pytest.mark.slow
@@ -21,7 +22,7 @@ def test_fifty_faulted_refund_runs_all_end_with_no_double_refund_and_intact_audi
     injector = FaultInjector(soak_plan(rate=0.2, seed=4))
     logs = io.StringIO()
     # When 50 refund runs (six in ten eligible, each on its own order) run concurrently
-    with quiet_functions(logs), LocalEngine(wrap_handler=injector) as engine:
+    with logs_to(logs), LocalEngine(wrap_handler=injector) as engine:
         report = run_soak(engine, injector, runs=50, batch=50, timeout_seconds=120)
     summary = io.StringIO()
     print_report(report, summary)

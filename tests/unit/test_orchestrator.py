@@ -9,6 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from baton.local.engine import create_state_table
 from baton.models import Decision, Delegate, Fail, Finish, PlanRequest, RunStatus, RunView, Task
 from baton.orchestrator import Orchestrator
 from baton.runs import RunStarter
@@ -44,15 +45,7 @@ class NoExecutions:
 def store() -> Iterator[StateStore]:
     with mock_aws():
         ddb = boto3.client("dynamodb", region_name="us-east-1")
-        ddb.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_state_table(ddb, TABLE)
         yield StateStore(ddb, TABLE)
 
 
