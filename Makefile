@@ -28,9 +28,9 @@ $(TOOLS_STAMP): infra/tools-requirements.txt infra/tools-constraints.txt
 BENCH_VENV := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
-$(BENCH_STAMP): benchmarks/requirements-bench.txt
+$(BENCH_STAMP): benchmarks/requirements-bench.txt benchmarks/constraints-bench.txt
 	$(PYTHON) -m venv $(BENCH_VENV)
-	$(BENCH_VENV)/bin/pip install --quiet -r benchmarks/requirements-bench.txt
+	$(BENCH_VENV)/bin/pip install --quiet --constraint benchmarks/constraints-bench.txt -r benchmarks/requirements-bench.txt
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json
