@@ -21,13 +21,13 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from baton.agent_runner import AgentRunner
+from baton.api import handle_request
 from baton.aws import AwsClients
 from baton.catalog import ResourceKind, ResourceSpec, resolve
+from baton.http import HttpTransport
 from baton.local import moto_patches
 from baton.local.http import LocalHttpTransport
 from baton.models import RunStatus, TaskOutcome
-from baton.orchestrator import Orchestrator
 from baton.runs import RunRecord, read_run
 from baton.runtime import (
     DEFAULT_CATALOG,
@@ -42,6 +42,9 @@ from baton.statemachine import render_definition
 from functions.agent import handler as agent_handler
 from functions.orchestrator import handler as orchestrator_handler
 
+AGENT_HANDLER = "functions.agent.handler.handler"
+ORCHESTRATOR_HANDLER = "functions.orchestrator.handler.handler"
+API_HANDLER = "functions.api.handler.handler"
 REGION = "us-east-1"
 STATE_TABLE = "baton-state"
 _FAKE_ENV = {
@@ -80,33 +83,6 @@ class AwsCallDetail:
 CallHook = Callable[[AwsCallDetail], None]
 
 
-class _HookedClients(AwsClients):
-    """AwsClients that also hands every completed call, request and response, to a hook."""
-
-    def __init__(self, session: boto3.Session, observer: Any, function: str, hook: CallHook) -> None:
-        super().__init__(session, observer=observer)
-        self._function = function
-        self._hook = hook
-        self._hooked: set[str] = set()
-
-    def client(self, service: str) -> Any:
-        client = super().client(service)
-        with self._creation_lock:
-            if service not in self._hooked:
-                self._hooked.add(service)
-                client.meta.events.register("before-parameter-build", self._stash)
-                client.meta.events.register("after-call", self._report)
-        return client
-
-    @staticmethod
-    def _stash(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-        context["baton_params"] = params
-
-    def _report(self, model: Any, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-        service = model.service_model.endpoint_prefix
-        self._hook(AwsCallDetail(self._function, service, model.name, context.get("baton_params", {}), parsed))
-
-
 def create_state_table(ddb: Any, name: str) -> None:
     """The state table as the infrastructure defines it: pk/sk strings, on demand, TTL on expires_at."""
     ddb.create_table(
@@ -121,12 +97,20 @@ def create_state_table(ddb: Any, name: str) -> None:
     ddb.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"})
 
 
-def _agent_handler(runner: AgentRunner) -> moto_patches.Handler:
-    return lambda event: agent_handler.handle(event, runner)
-
-
-def _orchestrator_handler(orchestrator: Orchestrator) -> moto_patches.Handler:
-    return lambda event: orchestrator_handler.handle(event, orchestrator)
+def in_process_handler(
+    handler_path: str, env: dict[str, str], clients: AwsClients, http: HttpTransport
+) -> moto_patches.Handler:
+    """What a deployed function with this Lambda handler and environment runs, built to run in-process."""
+    if handler_path == AGENT_HANDLER:
+        runner = build_agent_runner(env, clients, http)
+        return lambda event: agent_handler.handle(event, runner)
+    if handler_path == ORCHESTRATOR_HANDLER:
+        orchestrator = build_orchestrator(env, clients)
+        return lambda event: orchestrator_handler.handle(event, orchestrator)
+    if handler_path == API_HANDLER:
+        starter, store = build_run_starter(env, clients)
+        return lambda event: handle_request(event, starter, store)
+    raise ValueError(f"no in-process handler for {handler_path!r}")
 
 
 def agent_function_name(agent: str) -> str:
@@ -205,15 +189,13 @@ class LocalEngine:
             resource_ids = {r.name: self.physical_ids[r.name] for r in self.catalog.resources_of(agent)}
             env = self._env(Settings(state_table=STATE_TABLE, agent=agent.name, resources=resource_ids))
             name = agent_function_name(agent.name)
-            agent_functions[agent.name] = self._create_function(name, role_arn, env)
-            self._register(name, _agent_handler(build_agent_runner(env, self._recording_clients(name), self.http)))
+            agent_functions[agent.name] = self._deploy_function(name, AGENT_HANDLER, role_arn, env)
         sfn = self.clients.client("stepfunctions")
         for workflow in self.catalog.workflows.values():
             functions = {a: agent_functions[a] for a in workflow.agents}
             env = self._env(Settings(state_table=STATE_TABLE, workflow=workflow.name, agent_functions=functions))
             name = orchestrator_function_name(workflow.name)
-            arn = self._create_function(name, role_arn, env)
-            self._register(name, _orchestrator_handler(build_orchestrator(env, self._recording_clients(name))))
+            arn = self._deploy_function(name, ORCHESTRATOR_HANDLER, role_arn, env)
             definition = render_definition({"OrchestratorFunctionArn": arn, "StateTableName": STATE_TABLE})
             self.state_machines[workflow.name] = sfn.create_state_machine(
                 name=f"baton-{workflow.name}".replace("_", "-"),
@@ -254,28 +236,33 @@ class LocalEngine:
         self.clients.client("ssm").put_parameter(Name=parameter, Value=resource.value or "", Type="String")
         return parameter
 
-    def _create_function(self, name: str, role_arn: str, env: dict[str, str]) -> str:
+    def _deploy_function(self, name: str, handler_path: str, role_arn: str, env: dict[str, str]) -> str:
+        """A moto Lambda function configured as CDK configures it, whose invocations run its real handler."""
         created = self.clients.client("lambda").create_function(
             FunctionName=name,
             Runtime="python3.13",
             Role=role_arn,
-            Handler="handler.handler",
+            Handler=handler_path,
             Code={"ZipFile": b"offline"},
             Environment={"Variables": env},
         )
-        return str(created["FunctionArn"])
-
-    def _register(self, name: str, handler: moto_patches.Handler) -> None:
+        handler = in_process_handler(handler_path, env, self._recording_clients(name), self.http)
         moto_patches.register(name, self._wrap(name, handler))
+        return str(created["FunctionArn"])
 
     def _recording_clients(self, function: str) -> AwsClients:
         def observe(service: str, operation: str, _params: dict[str, Any]) -> None:
             with self._calls_lock:
                 self.aws_calls.append(AwsCall(function, service, operation))
 
-        if self._on_call is not None:
-            return _HookedClients(self._session, observe, function, self._on_call)
-        return AwsClients(self._session, observer=observe)
+        on_call = self._on_call
+        if on_call is None:
+            return AwsClients(self._session, observer=observe)
+
+        def report(service: str, operation: str, params: dict[str, Any], response: dict[str, Any]) -> None:
+            on_call(AwsCallDetail(function, service, operation, params, response))
+
+        return AwsClients(self._session, observer=observe, on_result=report)
 
     # ------------------------------------------------------------ running
 

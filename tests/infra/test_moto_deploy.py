@@ -36,11 +36,9 @@ from moto import mock_aws
 
 from baton.aws import AwsClients
 from baton.local import moto_patches
+from baton.local.engine import in_process_handler
 from baton.local.http import LocalHttpTransport
-from baton.runtime import build_agent_runner, build_orchestrator, build_run_starter
 from baton.statemachine import render_definition_text
-from functions.agent import handler as agent_handler
-from functions.orchestrator import handler as orchestrator_handler
 from tests.infra.conftest import Synthesized
 from workflows.refund.offline import FakePaymentProvider, prepare
 
@@ -141,24 +139,13 @@ def _upload_assets(outdir: Path, s3: Any) -> None:
 
 def _register_handlers(deployment: Deployment, session: boto3.Session) -> None:
     for name, config in deployment.functions.items():
-        env = config["Environment"]["Variables"]
 
         def observe(service: str, operation: str, params: dict[str, Any], function: str = name) -> None:
             deployment.calls.append(Call(function, f"{service}:{operation}", params))
 
         clients = AwsClients(session, observer=observe)
-        if config["Handler"] == "functions.agent.handler.handler":
-            runner = build_agent_runner(env, clients, deployment.http)
-            moto_patches.register(name, lambda event, r=runner: agent_handler.handle(event, r))
-        elif config["Handler"] == "functions.orchestrator.handler.handler":
-            orchestrator = build_orchestrator(env, clients)
-            moto_patches.register(name, lambda event, o=orchestrator: orchestrator_handler.handle(event, o))
-        else:
-            assert config["Handler"] == "functions.api.handler.handler"
-            starter, store = build_run_starter(env, clients)
-            from baton.api import handle_request
-
-            moto_patches.register(name, lambda event, s=starter, t=store: handle_request(event, s, t))
+        env = config["Environment"]["Variables"]
+        moto_patches.register(name, in_process_handler(config["Handler"], env, clients, deployment.http))
 
 
 @pytest.fixture(scope="module")
