@@ -13,9 +13,13 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: demo test lint typecheck unit synth tools infra-check bench soak clean
 
-$(PY_STAMP): pyproject.toml constraints.txt
+# the example apps are installed beside Baton, as a user installs their own app
+EXAMPLE_APPS := $(wildcard examples/*/pyproject.toml)
+
+$(PY_STAMP): pyproject.toml constraints.txt $(EXAMPLE_APPS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --constraint constraints.txt --editable '.[dev]'
+	$(BIN)/pip install --quiet --no-deps $(foreach app,$(EXAMPLE_APPS),--editable $(dir $(app)))
 	touch $@
 
 # checkov pins many packages: it and cfn-lint get their own venv, never the project's
@@ -39,7 +43,7 @@ $(NODE_STAMP): package.json package-lock.json
 
 ## demo: the refund workflow end to end, offline, on the embedded moto backend
 demo: $(PY_STAMP)
-	$(BIN)/baton run refund --input examples/refund/eligible.json
+	$(BIN)/baton run refund --input examples/refund/default.json
 
 ## test: lint, type-check and every test (unit, local end-to-end, infrastructure)
 test: lint typecheck unit
@@ -49,7 +53,7 @@ lint: $(PY_STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(PY_STAMP)
-	$(BIN)/mypy baton functions workflows infra benchmarks
+	$(BIN)/mypy baton benchmarks $(foreach app,$(EXAMPLE_APPS),$(wildcard $(dir $(app))*_app))
 
 unit: $(PY_STAMP) $(NODE_STAMP) $(TOOLS_STAMP)
 	$(BIN)/pytest

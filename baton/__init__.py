@@ -1,3 +1,3 @@
 """Baton: security-first, serverless orchestration of AI agents on AWS."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

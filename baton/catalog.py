@@ -17,6 +17,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,47}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+# Workflow names end up in AWS resource names, run ids and IAM key patterns: lowercase letters, digits and
+# hyphens only (never "_", which separates the workflow from the rest of a run id).
+WORKFLOW_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,39}$"
+WorkflowName = Annotated[str, Field(pattern=WORKFLOW_NAME_PATTERN)]
+# An egress destination: "host", "host:port", or "http://host[:port]" where a tool must use plain HTTP
+EGRESS_PATTERN = r"^(https?://)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$"
+EgressDestination = Annotated[str, Field(pattern=EGRESS_PATTERN)]
+# Step Functions carries an agent's journal entry (its output included) in a 256 KB payload
+MAX_AGENT_OUTPUT_BYTES = 200_000
 # "module.path:attribute"
 DottedPath = Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")]
 
@@ -97,10 +106,12 @@ class ToolSpec(_Spec):
     grants: tuple[Grant, ...] = ()
     # secret resources the tool reads through the secrets broker (the IAM grant is derived from this)
     secrets: tuple[Name, ...] = ()
-    # hostnames an HTTP or MCP tool may reach; anything else is refused before a connection is made
-    egress: tuple[str, ...] = ()
-    # responses from systems outside the account (HTTP APIs, MCP servers, peers) are untrusted data
-    output_trusted: bool = True
+    # destinations an HTTP or MCP tool may reach; anything else is refused before a connection is made
+    egress: tuple[EgressDestination, ...] = ()
+    # follow HTTP redirects (each hop re-checked against `egress`); off by default
+    follow_redirects: bool = False
+    # untrusted unless declared: only a tool reading the project's own declared data stores may claim trust
+    output_trusted: bool = False
     # an irreversible tool refuses arguments derived from untrusted data unless this names why it is safe
     untrusted_arguments_allowed: str | None = None
 
@@ -129,12 +140,15 @@ class AgentSpec(_Spec):
     implementation: DottedPath
     input_model: type[BaseModel]
     output_model: type[BaseModel]
-    tools: tuple[Name, ...]
+    # may be empty: a pure-logic agent, whose role then holds no resource statements
+    tools: tuple[Name, ...] = ()
     # the only run-context keys this agent receives (workflow input fields or other agents' outputs)
     context_keys: tuple[str, ...] = ()
     timeout_seconds: int = Field(default=30, ge=1, le=900)
     memory_mb: int = Field(default=256, ge=128, le=10240)
     reserved_concurrency: int | None = Field(default=None, ge=1)
+    # the largest output (JSON bytes) this agent may return; larger is a task failure with a clear error
+    max_output_bytes: int = Field(default=65_536, ge=1_024, le=MAX_AGENT_OUTPUT_BYTES)
 
 
 class Budgets(_Spec):
@@ -148,13 +162,16 @@ class Budgets(_Spec):
 class WorkflowSpec(_Spec):
     """A named goal type: its input model, its agents, its planner, its guardrails."""
 
-    name: Name
+    name: WorkflowName
     description: str
     input_model: type[BaseModel]
     planner: DottedPath
     agents: tuple[Name, ...] = Field(min_length=1)
-    # input fields whose model validation makes them safe identifiers rather than free text
+    # input fields whose model validation makes them safe identifiers rather than free text; each must be
+    # constrained by its model (enum or literal, pattern, number, boolean) or the catalog refuses to load
     trusted_input_keys: tuple[str, ...] = ()
+    # IAM role ARNs that may read every run of this workflow (others read only the runs they started)
+    reader_roles: tuple[Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")], ...] = ()
     budgets: Budgets = Budgets()
     # standard: exactly-once, up to a year, full execution history, ~$0.025 per 1,000 state transitions.
     # express: billed per request and duration (far cheaper per run), but at-least-once, at most 5 minutes,
@@ -193,6 +210,36 @@ class Catalog(_Spec):
             for ref in tool.resource_refs():
                 names[ref.name] = None
         return tuple(self.resources[name] for name in names)
+
+    @staticmethod
+    def merge(*catalogs: Catalog) -> Catalog:
+        """One catalog of several apps' catalogs (one app may reuse another's agents).
+
+        A name declared by two catalogs must be the very same declaration; anything else is refused.
+        """
+        resources: dict[str, ResourceSpec] = {}
+        tools: dict[str, ToolSpec] = {}
+        agents: dict[str, AgentSpec] = {}
+        workflows: dict[str, WorkflowSpec] = {}
+        problems: list[str] = []
+        for catalog in catalogs:
+            for label, merged, specs in (
+                ("resource", resources, catalog.resources),
+                ("tool", tools, catalog.tools),
+                ("agent", agents, catalog.agents),
+                ("workflow", workflows, catalog.workflows),
+            ):
+                for name, spec in specs.items():
+                    if merged.setdefault(name, spec) != spec:  # type: ignore[arg-type]
+                        problems.append(f"{label} {name!r} is declared differently by two catalogs")
+        if problems:
+            raise CatalogError("cannot merge catalogs: " + "; ".join(sorted(set(problems))))
+        return build_catalog(
+            resources=list(resources.values()),
+            tools=list(tools.values()),
+            agents=list(agents.values()),
+            workflows=list(workflows.values()),
+        )
 
 
 def build_catalog(
@@ -258,13 +305,11 @@ def _tool_problems(tools: list[ToolSpec], resources: dict[str, ResourceSpec]) ->
                 kinds = f"as a {ref.kind.value}, but it is a {target.kind.value}"
                 yield f"tool {tool.name!r} refers to {ref.name!r} {kinds}"
         if tool.egress and tool.output_trusted:
-            yield f"tool {tool.name!r} reaches outside the account, so its output must be untrusted"
+            yield f"tool {tool.name!r} reaches outside the account, so it may not claim trusted output"
 
 
 def _agent_problems(agents: list[AgentSpec], tools: dict[str, ToolSpec]) -> Iterator[str]:
     for agent in agents:
-        if not agent.tools:
-            yield f"agent {agent.name!r} declares no tools"
         for tool_name in agent.tools:
             if tool_name not in tools:
                 yield f"agent {agent.name!r} uses unknown tool {tool_name!r}"
@@ -273,9 +318,15 @@ def _agent_problems(agents: list[AgentSpec], tools: dict[str, ToolSpec]) -> Iter
 def _workflow_problems(workflows: list[WorkflowSpec], agents: dict[str, AgentSpec]) -> Iterator[str]:
     for workflow in workflows:
         input_keys = set(workflow.input_model.model_fields)
+        properties = workflow.input_model.model_json_schema().get("properties", {})
         for key in workflow.trusted_input_keys:
             if key not in input_keys:
                 yield f"workflow {workflow.name!r} trusts unknown input key {key!r}"
+            elif not _constrained(properties.get(key, {})):
+                yield (
+                    f"workflow {workflow.name!r} trusts input key {key!r}, which its model leaves free text: "
+                    "constrain it (pattern, enum or literal, number, boolean) or do not trust it"
+                )
         for agent_name in workflow.agents:
             agent = agents.get(agent_name)
             if agent is None:
@@ -283,6 +334,21 @@ def _workflow_problems(workflows: list[WorkflowSpec], agents: dict[str, AgentSpe
                 continue
             for key in set(agent.context_keys) - input_keys - set(workflow.agents):
                 yield f"agent {agent.name!r} reads context key {key!r}, which workflow {workflow.name!r} never provides"
+
+
+def _constrained(schema: dict[str, Any]) -> bool:
+    """Whether a JSON schema admits only constrained values: what validation turns into a safe identifier."""
+    if "enum" in schema or "const" in schema:
+        return True
+    variants = schema.get("anyOf") or schema.get("oneOf")
+    if variants:
+        return all(_constrained(v) for v in variants)
+    kind = schema.get("type")
+    if kind in {"integer", "number", "boolean", "null"}:
+        return True
+    if kind == "string":
+        return "pattern" in schema or schema.get("format") in {"uuid", "date", "date-time"}
+    return False
 
 
 def resolve(path: str) -> Any:

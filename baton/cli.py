@@ -32,6 +32,7 @@ class UsageError(Exception):
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="baton", description="Security-first orchestration of AI agents on AWS.")
+    parser.add_argument("--catalog", help="the catalog's dotted path (default: [tool.baton] in pyproject.toml)")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run a workflow offline, on the embedded moto backend")
     run.add_argument("workflow", help="workflow name, e.g. refund")
@@ -79,8 +80,14 @@ def _read_json(path: Path) -> Any:
 
 def _run(args: argparse.Namespace) -> int:
     run_input = _read_json(args.input)
-    from workflows import CATALOG  # the catalog imports every workflow's models: only when needed
+    from baton.catalog import CatalogError
+    from baton.config import ConfigError, app_config, load_app
 
+    try:  # the catalog imports every workflow's models: only when needed
+        app = load_app(app_config(args.catalog))
+    except (ConfigError, CatalogError) as error:
+        raise UsageError(str(error)) from None
+    CATALOG = app.catalog
     if args.workflow not in CATALOG.workflows:
         raise UsageError(f"unknown workflow {args.workflow!r}; known: {', '.join(sorted(CATALOG.workflows))}")
     try:  # refuse bad input before starting anything
@@ -93,7 +100,7 @@ def _run(args: argparse.Namespace) -> int:
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     log_path = LOG_DIR / f"run-{datetime.now():%Y%m%dT%H%M%S}.jsonl"
     started = time.perf_counter()
-    with log_path.open("w") as log_file, logs_to(log_file), LocalEngine() as engine:
+    with log_path.open("w") as log_file, logs_to(log_file), LocalEngine(app.config) as engine:
         try:
             run_id = engine.start(args.workflow, run_input)
         except InvalidRunInput as error:

@@ -7,11 +7,11 @@ function's own environment and the moto-backed clients. Nothing else differs.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import cache
 
 from baton.agent_runner import AgentRunner
 from baton.aws import AwsClients
-from baton.catalog import Catalog, CatalogError, ToolSpec, resolve
+from baton.catalog import ToolSpec
+from baton.config import catalog_from_env
 from baton.http import HttpTransport, UrllibTransport
 from baton.orchestrator import Orchestrator
 from baton.planner import load_planner
@@ -20,21 +20,6 @@ from baton.secrets import SecretsBroker
 from baton.settings import Settings, SettingsError
 from baton.state import StateStore
 from baton.tools import ToolContext
-
-ENV_CATALOG = "BATON_CATALOG"
-DEFAULT_CATALOG = "workflows:CATALOG"
-
-
-@cache
-def load_catalog(path: str = DEFAULT_CATALOG) -> Catalog:
-    catalog = resolve(path)
-    if not isinstance(catalog, Catalog):
-        raise CatalogError(f"{path} is not a Catalog")
-    return catalog
-
-
-def catalog_from_env(env: Mapping[str, str]) -> Catalog:
-    return load_catalog(env.get(ENV_CATALOG, DEFAULT_CATALOG))
 
 
 def build_orchestrator(env: Mapping[str, str], clients: AwsClients) -> Orchestrator:

@@ -20,6 +20,8 @@ ENV_RESOURCES = "BATON_RESOURCES"
 # JSON object: workflow name -> state machine ARN (api)
 ENV_STATE_MACHINES = "BATON_STATE_MACHINES"
 ENV_SECRETS_MAX_AGE = "BATON_SECRETS_MAX_AGE_SECONDS"
+# comma-separated dotted paths of the catalog(s) this function serves (see baton.config)
+ENV_CATALOG = "BATON_CATALOG"
 
 
 class SettingsError(RuntimeError):
@@ -30,6 +32,7 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     state_table: str
+    catalog: str = ""
     workflow: str | None = None
     agent: str | None = None
     agent_functions: dict[str, str] = Field(default_factory=dict)
@@ -56,6 +59,7 @@ class Settings(BaseModel):
         try:
             return cls(
                 state_table=env[ENV_STATE_TABLE],
+                catalog=env.get(ENV_CATALOG, ""),
                 workflow=env.get(ENV_WORKFLOW),
                 agent=env.get(ENV_AGENT),
                 agent_functions=mapping(ENV_AGENT_FUNCTIONS),
@@ -68,6 +72,8 @@ class Settings(BaseModel):
 
     def to_env(self) -> dict[str, str]:
         env = {ENV_STATE_TABLE: self.state_table, ENV_SECRETS_MAX_AGE: str(self.secrets_max_age_seconds)}
+        if self.catalog:
+            env[ENV_CATALOG] = self.catalog
         if self.workflow:
             env[ENV_WORKFLOW] = self.workflow
         if self.agent:

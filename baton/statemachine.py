@@ -1,12 +1,17 @@
-"""The orchestration state machine definition, shared by CDK and the offline engine."""
+"""The orchestration state machine definition, shared by CDK and the offline engine.
+
+It ships as package data (`baton/statemachines/`), found with importlib.resources wherever Baton is installed.
+"""
 
 from __future__ import annotations
 
 import json
 import re
+from importlib.resources import files
 from pathlib import Path
 
-DEFINITION_FILE = Path(__file__).resolve().parent.parent / "statemachines" / "orchestration.asl.json"
+# package data on disk wherever Baton is installed (a wheel, an editable install, a Lambda asset)
+DEFINITION_FILE = Path(str(files("baton").joinpath("statemachines", "orchestration.asl.json")))
 
 
 def render_definition(substitutions: dict[str, str], path: Path = DEFINITION_FILE) -> str:

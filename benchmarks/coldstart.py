@@ -4,14 +4,13 @@ Import time: `python -X importtime -c "import MODULE"` in a fresh process, the s
 times of the imports the statement triggers (Python's own start-up imports are excluded), median of
 several runs, as a ratio to a bare `import boto3` measured the same way in the same run.
 
-Asset size: the function's bundle as infra/bundling.py builds it (its runtime distributions as
-manylinux2014_aarch64 / cp313 wheels, no bytecode, plus the repository sources the function imports),
+Asset size: the function's bundle as baton.bundle plans it (its runtime distributions as
+manylinux2014_aarch64 / cp313 wheels, no bytecode, plus baton's and the app's sources the function imports),
 unzipped and zipped.
 """
 
 from __future__ import annotations
 
-import ast
 import io
 import os
 import statistics
@@ -23,9 +22,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 HANDLERS = {
-    "api": "functions.api.handler",
-    "orchestrator": "functions.orchestrator.handler",
-    "agent": "functions.agent.handler",
+    "api": "baton.functions.api.handler",
+    "orchestrator": "baton.functions.orchestrator.handler",
+    "agent": "baton.functions.agent.handler",
 }
 MARK = "--baton-import-starts--"
 REPEATS = 7
@@ -94,50 +93,19 @@ def bench_imports(bench_python: str | None) -> dict[str, Any]:
 # ---------------------------------------------------------------- asset size
 
 
-def _bundling_plan() -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
-    """RUNTIME_DISTRIBUTIONS and SOURCES, read from infra/bundling.py without importing CDK."""
-    tree = ast.parse((ROOT / "infra" / "bundling.py").read_text())
-    found: dict[str, Any] = {}
-    for node in tree.body:
-        target: ast.expr
-        if isinstance(node, ast.AnnAssign) and node.value is not None:
-            target, value = node.target, node.value
-        elif isinstance(node, ast.Assign):
-            target, value = node.targets[0], node.value
-        else:
-            continue
-        if isinstance(target, ast.Name) and target.id in ("RUNTIME_DISTRIBUTIONS", "SOURCES"):
-            found[target.id] = ast.literal_eval(value)
-    return tuple(found["RUNTIME_DISTRIBUTIONS"]), dict(found["SOURCES"])
-
-
-def _files(root: Path, relative: str) -> list[tuple[Path, str]]:
-    base = root / relative
-    if base.is_file():
-        return [(base, relative)]
-    out = []
-    for path in sorted(base.rglob("*")):
-        rel = path.relative_to(root).as_posix()
-        if path.is_dir() or "__pycache__" in path.parts or "/local/" in f"/{rel}" or rel == "baton/cli.py":
-            continue
-        if path.suffix in (".pyc",):
-            continue
-        out.append((path, rel))
-    return out
-
-
 def bench_assets() -> dict[str, Any]:
-    try:
-        distributions, sources = _bundling_plan()
-    except (OSError, KeyError, ValueError, SyntaxError) as error:
-        return {"na": f"cannot read infra/bundling.py: {error}"}
+    from baton.bundle import KINDS, RUNTIME_DISTRIBUTIONS, source_files
+    from baton.config import app_config, load_app
+
+    catalog = load_app(app_config()).catalog
     target = ROOT / "build" / "bench-assets" / "deps"
     if not target.exists():
         done = subprocess.run(
             [
                 sys.executable, "-m", "pip", "install", "--quiet", "--platform", "manylinux2014_aarch64",
                 "--python-version", "3.13", "--implementation", "cp", "--only-binary=:all:", "--no-compile",
-                "--no-deps", "--constraint", str(ROOT / "constraints.txt"), "--target", str(target), *distributions,
+                "--no-deps", "--constraint", str(ROOT / "constraints.txt"), "--target", str(target),
+                *RUNTIME_DISTRIBUTIONS,
             ],
             capture_output=True, text=True, check=False,
         )  # fmt: skip
@@ -145,8 +113,8 @@ def bench_assets() -> dict[str, Any]:
             return {"na": "pip could not fetch the Lambda wheels: " + done.stderr.strip()[-200:]}
     deps = [(p, p.relative_to(target).as_posix()) for p in sorted(target.rglob("*")) if p.is_file()]
     result: dict[str, Any] = {}
-    for kind, parts in sources.items():
-        files = deps + [f for part in parts for f in _files(ROOT, part)]
+    for kind in KINDS:
+        files = deps + [(path, target.as_posix()) for path, target in source_files(kind, catalog)]
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             for path, name in files:

@@ -20,7 +20,7 @@ from baton.aws import AwsClients
 from baton.local.engine import REGION, STATE_TABLE, AwsCallDetail, LocalEngine
 from baton.local.moto_patches import Handler
 from baton.runs import RunStarter
-from baton.runtime import ENV_CATALOG, build_run_starter
+from baton.runtime import build_run_starter
 from baton.settings import Settings
 
 KB = 1024
@@ -120,9 +120,11 @@ class Meter:
         def observe(service: str, operation: str, params: dict[str, Any]) -> None:
             self.on_call(AwsCallDetail("baton-api", service, operation, params, {}))
 
-        env = Settings(state_table=STATE_TABLE, state_machines=engine.state_machines).to_env()
+        env = Settings(
+            state_table=STATE_TABLE, catalog=engine.app.config.env_value, state_machines=engine.state_machines
+        ).to_env()
         clients = AwsClients(boto3.Session(region_name=REGION), observer=observe)
-        starter, _ = build_run_starter(env | {ENV_CATALOG: engine.catalog_path}, clients)
+        starter, _ = build_run_starter(env, clients)
         return starter
 
     def mark(self) -> tuple[int, int]:

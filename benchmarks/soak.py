@@ -26,7 +26,7 @@ from baton.local.engine import LocalEngine
 from baton.local.faults import FaultInjector, soak_plan
 from baton.models import RunStatus
 from baton.observability import logs_to
-from workflows.refund.offline import FakePaymentProvider
+from refund_app.offline import FakePaymentProvider
 
 Expectation = Literal["eligible", "window_expired", "needs_review", "provider_outage", "unknown_order"]
 # one in ten runs of each unhappy kind, six in ten eligible (each on its own order)

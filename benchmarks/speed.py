@@ -18,7 +18,7 @@ def bench_baton_run(repeats: int = 3) -> dict[str, Any]:
     for _ in range(repeats):
         started = time.perf_counter()
         done = subprocess.run(
-            [str(BIN / "baton"), "run", "refund", "--input", "examples/refund/eligible.json", "--json"],
+            [str(BIN / "baton"), "run", "refund", "--input", "examples/refund/default.json", "--json"],
             cwd=ROOT, capture_output=True, text=True, check=False,
         )  # fmt: skip
         samples.append(time.perf_counter() - started)

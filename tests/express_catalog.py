@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from baton.catalog import build_catalog
-from workflows.refund import catalog as refund
+from refund_app import catalog as refund
 
 CATALOG = build_catalog(
     resources=refund.RESOURCES,

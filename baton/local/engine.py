@@ -24,27 +24,21 @@ from moto import mock_aws
 from baton.api import handle_request
 from baton.aws import AwsClients
 from baton.catalog import ResourceKind, ResourceSpec, resolve
+from baton.config import AppConfig, app_config, load_app
+from baton.functions.agent import handler as agent_handler
+from baton.functions.orchestrator import handler as orchestrator_handler
 from baton.http import HttpTransport
 from baton.local import moto_patches
 from baton.local.http import LocalHttpTransport
 from baton.models import RunStatus, TaskOutcome
 from baton.runs import RunRecord, read_run
-from baton.runtime import (
-    DEFAULT_CATALOG,
-    ENV_CATALOG,
-    build_agent_runner,
-    build_orchestrator,
-    build_run_starter,
-    load_catalog,
-)
+from baton.runtime import build_agent_runner, build_orchestrator, build_run_starter
 from baton.settings import Settings
 from baton.statemachine import render_definition
-from functions.agent import handler as agent_handler
-from functions.orchestrator import handler as orchestrator_handler
 
-AGENT_HANDLER = "functions.agent.handler.handler"
-ORCHESTRATOR_HANDLER = "functions.orchestrator.handler.handler"
-API_HANDLER = "functions.api.handler.handler"
+AGENT_HANDLER = "baton.functions.agent.handler.handler"
+ORCHESTRATOR_HANDLER = "baton.functions.orchestrator.handler.handler"
+API_HANDLER = "baton.functions.api.handler.handler"
 REGION = "us-east-1"
 STATE_TABLE = "baton-state"
 _FAKE_ENV = {
@@ -126,12 +120,13 @@ class LocalEngine:
 
     def __init__(
         self,
-        catalog_path: str = DEFAULT_CATALOG,
+        catalog: str | AppConfig | None = None,
         wrap_handler: Callable[[str, moto_patches.Handler], moto_patches.Handler] | None = None,
         on_call: CallHook | None = None,
     ) -> None:
-        self.catalog_path = catalog_path
-        self.catalog = load_catalog(catalog_path)
+        config = catalog if isinstance(catalog, AppConfig) else app_config(catalog)
+        self.app = load_app(config)
+        self.catalog = self.app.catalog
         self.http = LocalHttpTransport()
         self.physical_ids: dict[str, str] = {}
         self.state_machines: dict[str, str] = {}
@@ -187,13 +182,17 @@ class LocalEngine:
         agent_functions: dict[str, str] = {}
         for agent in self.catalog.agents.values():
             resource_ids = {r.name: self.physical_ids[r.name] for r in self.catalog.resources_of(agent)}
-            env = self._env(Settings(state_table=STATE_TABLE, agent=agent.name, resources=resource_ids))
+            catalog = self.app.source_of_agent(agent.name)
+            env = Settings(state_table=STATE_TABLE, catalog=catalog, agent=agent.name, resources=resource_ids).to_env()
             name = agent_function_name(agent.name)
             agent_functions[agent.name] = self._deploy_function(name, AGENT_HANDLER, role_arn, env)
         sfn = self.clients.client("stepfunctions")
         for workflow in self.catalog.workflows.values():
             functions = {a: agent_functions[a] for a in workflow.agents}
-            env = self._env(Settings(state_table=STATE_TABLE, workflow=workflow.name, agent_functions=functions))
+            catalog = self.app.source_of_workflow(workflow.name)
+            env = Settings(
+                state_table=STATE_TABLE, catalog=catalog, workflow=workflow.name, agent_functions=functions
+            ).to_env()
             name = orchestrator_function_name(workflow.name)
             arn = self._deploy_function(name, ORCHESTRATOR_HANDLER, role_arn, env)
             definition = render_definition({"OrchestratorFunctionArn": arn, "StateTableName": STATE_TABLE})
@@ -203,14 +202,13 @@ class LocalEngine:
                 roleArn=role_arn,
                 type=workflow.execution.upper(),
             )["stateMachineArn"]
-        api_env = self._env(Settings(state_table=STATE_TABLE, state_machines=self.state_machines))
+        api_env = Settings(
+            state_table=STATE_TABLE, catalog=self.app.config.env_value, state_machines=self.state_machines
+        ).to_env()
         self.starter, self.store = build_run_starter(api_env, self.clients)
         for workflow in self.catalog.workflows.values():
             if workflow.offline_fixture:
                 self.fixtures[workflow.name] = resolve(workflow.offline_fixture)(self)
-
-    def _env(self, settings: Settings) -> dict[str, str]:
-        return settings.to_env() | {ENV_CATALOG: self.catalog_path}
 
     def _create_resource(self, resource: ResourceSpec) -> str:
         name = resource.name

@@ -10,9 +10,9 @@ from constructs import Construct
 
 from baton.catalog import AgentSpec, Catalog
 from baton.iam import Ref, agent_role
+from baton.infra.bundling import FunctionCode
+from baton.infra.constructs.function import BatonFunction
 from baton.settings import Settings
-from infra.bundling import FunctionCode
-from infra.constructs.function import BatonFunction
 
 
 class AgentFunction(BatonFunction):
@@ -22,6 +22,7 @@ class AgentFunction(BatonFunction):
         construct_id: str,
         *,
         catalog: Catalog,
+        catalog_source: str,
         agent: AgentSpec,
         state_table_name: str,
         physical_ids: Callable[[str], str],
@@ -32,11 +33,12 @@ class AgentFunction(BatonFunction):
     ) -> None:
         # only the resources its tools reference, as the offline engine does (baton.local.engine)
         resources = {resource.name: physical_ids(resource.name) for resource in catalog.resources_of(agent)}
-        settings = Settings(state_table=state_table_name, agent=agent.name, resources=resources)
+        settings = Settings(state_table=state_table_name, catalog=catalog_source, agent=agent.name, resources=resources)
         super().__init__(
             scope,
             construct_id,
             kind="agent",
+            catalog_source=catalog_source,
             description=f"Baton agent {agent.name}: {agent.description}"[:256],
             code=code,
             role_spec=lambda: agent_role(catalog, agent),

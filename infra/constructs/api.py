@@ -12,10 +12,10 @@ from constructs import Construct
 
 from baton.catalog import Catalog
 from baton.iam import Ref, api_role
+from baton.infra.bundling import FunctionCode
+from baton.infra.constructs.function import BatonFunction
+from baton.infra.constructs.nag import acknowledge
 from baton.settings import Settings
-from infra.bundling import FunctionCode
-from infra.constructs.function import BatonFunction
-from infra.constructs.nag import acknowledge
 
 STAGE = "v1"
 THROTTLE_RATE = 50
@@ -37,6 +37,7 @@ class WorkflowApi(Construct):
         construct_id: str,
         *,
         catalog: Catalog,
+        catalog_source: str,
         state_table_name: str,
         state_machine_arns: Mapping[str, str],
         resolve: Callable[[Ref], str],
@@ -45,11 +46,14 @@ class WorkflowApi(Construct):
         removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
-        settings = Settings(state_table=state_table_name, state_machines=dict(state_machine_arns))
+        settings = Settings(
+            state_table=state_table_name, catalog=catalog_source, state_machines=dict(state_machine_arns)
+        )
         self.handler = BatonFunction(
             self,
             "Handler",
             kind="api",
+            catalog_source=catalog_source,
             description="Baton workflow API: starts runs and reports them",
             code=code,
             role_spec=lambda: api_role(catalog),

@@ -13,7 +13,7 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from baton.catalog import Catalog, ResourceKind, ResourceRef, ResourceSpec
-from infra.constructs.nag import acknowledge
+from baton.infra.constructs.nag import acknowledge
 
 SECRET_ROTATION_DAYS = 30
 

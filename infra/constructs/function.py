@@ -10,10 +10,11 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from baton.bundle import PYTHON_VERSION
 from baton.iam import Platform, PlatformRef, Ref, RoleSpec
-from infra.bundling import PYTHON_VERSION, FunctionCode
-from infra.constructs.nag import acknowledge
-from infra.constructs.roles import DerivedRole
+from baton.infra.bundling import FunctionCode
+from baton.infra.constructs.nag import acknowledge
+from baton.infra.constructs.roles import DerivedRole
 
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 RUNTIME_VERSION = PYTHON_VERSION
@@ -34,6 +35,7 @@ class BatonFunction(Construct):
         construct_id: str,
         *,
         kind: str,
+        catalog_source: str,
         description: str,
         code: FunctionCode,
         role_spec: Callable[[], RoleSpec],
@@ -62,8 +64,8 @@ class BatonFunction(Construct):
             description=description,
             runtime=RUNTIME,
             architecture=lambda_.Architecture.ARM_64,
-            handler=f"functions.{kind}.handler.handler",
-            code=code.for_kind(kind),
+            handler=f"baton.functions.{kind}.handler.handler",
+            code=code.for_function(kind, catalog_source),
             role=self.derived_role.role,
             environment={**POWERTOOLS_ENV, **environment},
             tracing=lambda_.Tracing.ACTIVE,

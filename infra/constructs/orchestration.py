@@ -11,11 +11,11 @@ from constructs import Construct
 
 from baton.catalog import Catalog, WorkflowSpec
 from baton.iam import Platform, PlatformRef, Ref, orchestrator_role, state_machine_role
+from baton.infra.bundling import FunctionCode
+from baton.infra.constructs.function import BatonFunction
+from baton.infra.constructs.roles import DerivedRole
 from baton.settings import Settings
 from baton.statemachine import DEFINITION_FILE
-from infra.bundling import FunctionCode
-from infra.constructs.function import BatonFunction
-from infra.constructs.roles import DerivedRole
 
 
 class WorkflowOrchestration(Construct):
@@ -25,6 +25,7 @@ class WorkflowOrchestration(Construct):
         construct_id: str,
         *,
         catalog: Catalog,
+        catalog_source: str,
         workflow: WorkflowSpec,
         state_table_name: str,
         agent_function_arns: Mapping[str, str],
@@ -36,11 +37,14 @@ class WorkflowOrchestration(Construct):
         super().__init__(scope, construct_id)
         self.workflow = workflow
         functions = {agent: agent_function_arns[agent] for agent in workflow.agents}
-        settings = Settings(state_table=state_table_name, workflow=workflow.name, agent_functions=functions)
+        settings = Settings(
+            state_table=state_table_name, catalog=catalog_source, workflow=workflow.name, agent_functions=functions
+        )
         self.orchestrator = BatonFunction(
             self,
             "Orchestrator",
             kind="orchestrator",
+            catalog_source=catalog_source,
             description=f"Baton orchestrator of workflow {workflow.name}",
             code=code,
             role_spec=lambda: orchestrator_role(catalog, workflow),

@@ -6,7 +6,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from baton.iam import Platform, PlatformRef, Resolver, RoleSpec, render_statement
-from infra.constructs.nag import acknowledge, nag_resource
+from baton.infra.constructs.nag import acknowledge, nag_resource
 
 
 class DerivedRole(Construct):

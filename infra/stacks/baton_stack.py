@@ -9,41 +9,57 @@ from aws_cdk import CfnOutput, RemovalPolicy, Stack
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from baton.catalog import Catalog, ResourceRef
+from baton.catalog import ResourceRef
+from baton.config import AppConfig, LoadedApp, app_config, load_app
 from baton.iam import Platform, PlatformRef, Ref
-from infra.bundling import FunctionCode
-from infra.constructs.agent_function import AgentFunction
-from infra.constructs.api import WorkflowApi
-from infra.constructs.catalog_resources import CatalogResources
-from infra.constructs.orchestration import WorkflowOrchestration
-from infra.constructs.state_table import StateTable
+from baton.infra.bundling import FunctionCode
+from baton.infra.constructs.agent_function import AgentFunction
+from baton.infra.constructs.api import WorkflowApi
+from baton.infra.constructs.catalog_resources import CatalogResources
+from baton.infra.constructs.orchestration import WorkflowOrchestration
+from baton.infra.constructs.state_table import StateTable
 
 
 class BatonStack(Stack):
+    """Everything one app's catalog declares, deployed: `BatonStack(app, "MyApp", catalog="myapp.catalog:CATALOG")`.
+
+    `catalog` is a dotted path, several (merged), an AppConfig, or None for the [tool.baton] configuration of
+    the app in the current directory.
+    """
+
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
         *,
-        catalog: Catalog,
-        code: FunctionCode,
+        catalog: str | list[str] | AppConfig | LoadedApp | None = None,
+        code: FunctionCode | None = None,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        self.catalog = catalog
+        if isinstance(catalog, LoadedApp):
+            self.app = catalog
+        elif isinstance(catalog, AppConfig):
+            self.app = load_app(catalog)
+        else:
+            self.app = load_app(app_config(",".join(catalog) if isinstance(catalog, list) else catalog))
+        self.catalog = self.app.catalog
+        spec = self.catalog
+        code = code or FunctionCode()
         common: dict[str, Any] = {"log_retention": log_retention, "removal_policy": removal_policy}
         self.state_table = StateTable(self, "State", removal_policy=removal_policy)
         table_name = self.state_table.table.table_name
-        self.resources = CatalogResources(self, "Resources", catalog=catalog, removal_policy=removal_policy)
+        self.resources = CatalogResources(self, "Resources", catalog=spec, removal_policy=removal_policy)
 
         self.agents: dict[str, AgentFunction] = {}
-        for agent in catalog.agents.values():
+        for agent in spec.agents.values():
             self.agents[agent.name] = AgentFunction(
                 self,
                 "Agent" + _pascal(agent.name),
-                catalog=catalog,
+                catalog=spec,
+                catalog_source=self.app.source_of_agent(agent.name),
                 agent=agent,
                 state_table_name=table_name,
                 physical_ids=self.resources.physical_id,
@@ -54,11 +70,12 @@ class BatonStack(Stack):
         agent_arns = {name: agent.function.function_arn for name, agent in self.agents.items()}
 
         self.workflows: dict[str, WorkflowOrchestration] = {}
-        for workflow in catalog.workflows.values():
+        for workflow in spec.workflows.values():
             self.workflows[workflow.name] = WorkflowOrchestration(
                 self,
                 "Workflow" + _pascal(workflow.name),
-                catalog=catalog,
+                catalog=spec,
+                catalog_source=self.app.source_of_workflow(workflow.name),
                 workflow=workflow,
                 state_table_name=table_name,
                 agent_function_arns=agent_arns,
@@ -69,7 +86,8 @@ class BatonStack(Stack):
         self.api = WorkflowApi(
             self,
             "Api",
-            catalog=catalog,
+            catalog=spec,
+            catalog_source=self.app.config.env_value,
             state_table_name=table_name,
             state_machine_arns={name: w.state_machine.state_machine_arn for name, w in self.workflows.items()},
             resolve=self.resolve_ref,

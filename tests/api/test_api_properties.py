@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from baton.api import handle_request
 from baton.local.engine import LocalEngine
-from workflows.refund.models import RefundRequest
+from refund_app.models import RefundRequest
 
 START = "/workflows/{name}/runs"
 GET = "/runs/{run_id}"

@@ -33,7 +33,7 @@ class Synthesized:
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     from aws_cdk import App
 
-    from infra.app import build_app
+    from baton.infra.app import build_app
 
     outdir = tmp_path_factory.mktemp("cdk.out")
     app, stack = build_app(App(context={"baton:bundle": "false"}, outdir=str(outdir)))

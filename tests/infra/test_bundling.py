@@ -7,7 +7,8 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
-from infra.bundling import RUNTIME_DISTRIBUTIONS, RUNTIME_PROVIDED, SOURCES, pinned_versions, source_files
+from baton.bundle import KINDS, RUNTIME_DISTRIBUTIONS, RUNTIME_PROVIDED, pinned_versions, source_files
+from refund_app.catalog import CATALOG
 
 
 def _closure(roots: list[str]) -> set[str]:
@@ -45,12 +46,13 @@ def test_versions_are_pinned_exactly() -> None:
 
 
 def test_each_function_ships_only_its_own_handler_and_no_offline_code() -> None:
-    for kind in SOURCES:
-        files = {path.as_posix() for path in source_files(kind)}
-        assert f"functions/{kind}/handler.py" in files
-        assert "functions/__init__.py" in files
-        assert "workflows/__init__.py" in files
-        others = {k for k in SOURCES if k != kind}
-        assert not any(f.startswith(tuple(f"functions/{o}/" for o in others)) for f in files)
-        assert not any(f.startswith("baton/local/") or f == "baton/cli.py" for f in files)
+    for kind in KINDS:
+        files = {target.as_posix() for _, target in source_files(kind, CATALOG)}
+        assert f"baton/functions/{kind}/handler.py" in files
+        assert "baton/functions/__init__.py" in files
+        assert "refund_app/catalog.py" in files
+        others = {k for k in KINDS if k != kind}
+        assert not any(f.startswith(tuple(f"baton/functions/{o}/" for o in others)) for f in files)
+        assert not any(f.startswith(("baton/local/", "baton/infra/")) or f == "baton/cli.py" for f in files)
+        assert not any(f.startswith("refund_app/offline") for f in files)
         assert not any("__pycache__" in Path(f).parts for f in files)

@@ -16,7 +16,7 @@ from baton.iam import (
     render_policy,
     state_machine_role,
 )
-from workflows import CATALOG
+from refund_app.catalog import CATALOG
 
 
 def arn(ref: Ref) -> str:

@@ -39,8 +39,8 @@ from baton.local import moto_patches
 from baton.local.engine import in_process_handler
 from baton.local.http import LocalHttpTransport
 from baton.statemachine import render_definition_text
+from refund_app.offline import FakePaymentProvider, prepare
 from tests.infra.conftest import Synthesized
-from workflows.refund.offline import FakePaymentProvider, prepare
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "refund"
@@ -235,7 +235,7 @@ def run_through_api(deployment: Deployment, example: str) -> dict[str, Any]:
 
 def test_the_deployed_wiring_runs_every_refund_path(deployment: Deployment) -> None:
     # Given the stack as CloudFormation created it / When each example is posted to the deployed api function
-    eligible = run_through_api(deployment, "eligible")
+    eligible = run_through_api(deployment, "default")
     expired = run_through_api(deployment, "window-expired")
     failing = run_through_api(deployment, "provider-failing")
     # Then each ends as it does in the offline engine
@@ -323,7 +323,7 @@ def _role_statements(deployment: Deployment, function: str) -> list[dict[str, An
 def test_every_call_each_function_made_is_allowed_by_its_deployed_role(deployment: Deployment) -> None:
     # Given the calls recorded while the three refund paths ran through the deployed stack
     if not deployment.calls:
-        run_through_api(deployment, "eligible")
+        run_through_api(deployment, "default")
     denied = []
     for call in deployment.calls:
         statements = _role_statements(deployment, call.function)

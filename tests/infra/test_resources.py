@@ -10,9 +10,9 @@ import pytest
 
 from baton.settings import ENV_AGENT_FUNCTIONS, ENV_RESOURCES, ENV_STATE_MACHINES, ENV_STATE_TABLE
 from baton.statemachine import DEFINITION_FILE
+from refund_app.catalog import CATALOG
 from tests.infra.conftest import Synthesized
 from tests.infra.helpers import functions_by_env
-from workflows import CATALOG
 
 
 def joined_json(value: object) -> dict[str, object]:
@@ -191,11 +191,12 @@ def test_the_state_machine_type_follows_the_catalog(synthesized: Synthesized, tm
     # Given the reference catalog (Standard) and the same workflow declared Express
     from aws_cdk import App
 
-    from infra.app import build_app
-    from tests.express_catalog import CATALOG as EXPRESS
+    from baton.infra.app import build_app
 
     [standard] = synthesized.resources("AWS::StepFunctions::StateMachine").values()
-    app, stack = build_app(App(context={"baton:bundle": "false"}, outdir=str(tmp_path)), catalog=EXPRESS)
+    app, stack = build_app(
+        App(context={"baton:bundle": "false"}, outdir=str(tmp_path)), catalog="tests.express_catalog:CATALOG"
+    )
     # When both are synthesized / Then each state machine has the type its workflow declares
     app.synth()
     template = json.loads((tmp_path / f"{stack.stack_name}.template.json").read_text())

@@ -9,6 +9,7 @@ import pytest
 from baton.catalog import ResourceKind, ResourceRef
 from baton.iam import Platform, PlatformRef, Ref, RoleSpec, agent_role, api_role, orchestrator_role, render_statement
 from baton.iam import state_machine_role as derive_state_machine_role
+from refund_app.catalog import CATALOG
 from tests.infra.conftest import Synthesized
 from tests.infra.helpers import (
     all_policy_statements,
@@ -18,7 +19,6 @@ from tests.infra.helpers import (
     normalized,
     role_statements,
 )
-from workflows import CATALOG
 
 # Resource "*" is allowed only for these actions, each because AWS offers no resource-level permission:
 ALLOWED_WILDCARD_ACTIONS = {

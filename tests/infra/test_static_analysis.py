@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.constructs.nag import ACKNOWLEDGED
+from baton.infra.constructs.nag import ACKNOWLEDGED
 from tests.infra.conftest import Synthesized
 
 TOOLS_BIN = Path(__file__).resolve().parents[2] / ".venv-tools" / "bin"
@@ -38,7 +38,7 @@ def test_cdk_nag_packs_are_live(tmp_path: Path) -> None:
     from aws_cdk import App
     from aws_cdk import aws_sqs as sqs
 
-    from infra.app import build_app
+    from baton.infra.app import build_app
 
     app, stack = build_app(App(context={"baton:bundle": "false"}, outdir=str(tmp_path)))
     sqs.Queue(stack, "Unacknowledged")

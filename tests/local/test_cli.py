@@ -12,12 +12,17 @@ import pytest
 from baton.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
-ELIGIBLE = ROOT / "examples" / "refund" / "eligible.json"
+ELIGIBLE = ROOT / "examples" / "refund" / "default.json"
 
 
 def baton(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # noqa: S603 (our own CLI, fixed arguments)
-        [sys.executable, "-m", "baton.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=120, check=False
+        [sys.executable, "-m", "baton.cli", "--catalog", "refund_app.catalog:CATALOG", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+        check=False,
     )
 
 
@@ -27,7 +32,19 @@ def test_run_json_reports_the_eligible_refund_in_step_order(
     # Given the eligible example / When `baton run refund --input ... --json --out FILE`
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "run.json"
-    code = main(["run", "refund", "--input", str(ELIGIBLE), "--json", "--out", str(out)])
+    code = main(
+        [
+            "--catalog",
+            "refund_app.catalog:CATALOG",
+            "run",
+            "refund",
+            "--input",
+            str(ELIGIBLE),
+            "--json",
+            "--out",
+            str(out),
+        ]
+    )
     # Then stdout is exactly one JSON document with the steps in start order
     document = json.loads(capsys.readouterr().out)
     assert code == 0
@@ -53,7 +70,22 @@ def test_audit_verify_names_the_first_edited_record(
     monkeypatch.chdir(tmp_path)
     # Given a real run record whose 5th audit record is edited (a refund amount quietly changed)
     record_path = tmp_path / "run.json"
-    assert main(["run", "refund", "--input", str(ELIGIBLE), "--json", "--out", str(record_path)]) == 0
+    assert (
+        main(
+            [
+                "--catalog",
+                "refund_app.catalog:CATALOG",
+                "run",
+                "refund",
+                "--input",
+                str(ELIGIBLE),
+                "--json",
+                "--out",
+                str(record_path),
+            ]
+        )
+        == 0
+    )
     record = json.loads(record_path.read_text())
     record["audit"][4]["detail"]["tampered"] = True
     record_path.write_text(json.dumps(record))

@@ -13,7 +13,7 @@ from baton.local.engine import LocalEngine
 from baton.models import RunStatus, TaskStatus
 from baton.runs import RunRecord
 from baton.statemachine import DEFINITION_FILE, render_definition
-from workflows.refund.offline import FakePaymentProvider
+from refund_app.offline import FakePaymentProvider
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "refund"
 
@@ -35,7 +35,7 @@ def provider(engine: LocalEngine) -> FakePaymentProvider:
 
 def test_an_eligible_refund_reverses_the_payment_once_and_notifies(engine: LocalEngine) -> None:
     # Given an order delivered 5 days ago (ORD-1001, 49.99 USD) / When its refund runs
-    record = run_example(engine, "eligible")
+    record = run_example(engine, "default")
     # Then the agents ran in order, the provider holds exactly one refund, and the result says so
     assert record.status is RunStatus.SUCCEEDED
     assert agents_in_order(record) == ["order_lookup", "return_policy", "payment_reversal", "customer_notifier"]
@@ -93,7 +93,7 @@ def test_an_unknown_order_is_rejected_without_touching_payments(engine: LocalEng
 def test_free_text_from_the_customer_stays_untrusted_and_out_of_agents_that_do_not_declare_it(
     engine: LocalEngine,
 ) -> None:
-    record = run_example(engine, "eligible")
+    record = run_example(engine, "default")
     assert record.context["reason"].trusted is False
     assert record.context["order_id"].trusted is True
     delegations = [r["detail"] for r in record.audit if r["kind"] == "delegation"]
@@ -105,7 +105,7 @@ def test_free_text_from_the_customer_stays_untrusted_and_out_of_agents_that_do_n
 
 def test_every_aws_call_an_agent_makes_is_covered_by_its_declared_grants(engine: LocalEngine) -> None:
     # Given the calls recorded while the examples ran (botocore hooks on each function's own session)
-    run_example(engine, "eligible")
+    run_example(engine, "default")
     run_example(engine, "window-expired")
     catalog = engine.catalog
     platform = {("dynamodb", "GetItem"), ("dynamodb", "PutItem")}  # its task item, its journal entry

@@ -23,7 +23,7 @@ from baton.local.faults import (
 )
 from baton.models import RunStatus, TaskStatus
 from benchmarks.soak import seed_orders, soak_cases
-from workflows.refund.offline import FakePaymentProvider
+from refund_app.offline import FakePaymentProvider
 
 
 def only(kind: FaultKind, rate: float = 1.0) -> AgentFaults:

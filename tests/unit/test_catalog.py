@@ -17,7 +17,7 @@ from baton.catalog import (
     WorkflowSpec,
     build_catalog,
 )
-from workflows import CATALOG
+from refund_app.catalog import CATALOG
 
 
 class Args(BaseModel):
@@ -43,7 +43,7 @@ def tool(name: str = "get_order", resource: str = "orders", **overrides: object)
     fields: dict[str, object] = {
         "name": name,
         "description": "read an order",
-        "implementation": "workflows.refund.tools:get_order",
+        "implementation": "refund_app.tools:get_order",
         "arguments": Args,
         "side_effect": SideEffect.READ,
         "grants": (Grant(actions=("dynamodb:GetItem",), resource=ResourceRef(kind=ResourceKind.TABLE, name=resource)),),
@@ -56,7 +56,7 @@ def agent(name: str = "lookup", tools: tuple[str, ...] = ("get_order",), **overr
     fields: dict[str, object] = {
         "name": name,
         "description": "looks up",
-        "implementation": "workflows.refund.agents:order_lookup",
+        "implementation": "refund_app.agents:order_lookup",
         "input_model": Args,
         "output_model": Args,
         "tools": tools,
@@ -71,7 +71,7 @@ def workflow(agents: tuple[str, ...] = ("lookup",)) -> WorkflowSpec:
         name="wf",
         description="test",
         input_model=Request,
-        planner="workflows.refund.planner:RefundPlanner",
+        planner="refund_app.planner:RefundPlanner",
         agents=agents,
     )
 
@@ -99,13 +99,12 @@ def test_a_consistent_catalog_loads() -> None:
     [
         ({"tools": [tool(), tool()]}, "duplicate tool name 'get_order'"),
         ({"agents": [agent(tools=("get_orders",))]}, "agent 'lookup' uses unknown tool 'get_orders'"),
-        ({"agents": [agent(tools=())]}, "agent 'lookup' declares no tools"),
         ({"tools": [tool(resource="customers")]}, "tool 'get_order' grants access to undeclared resource 'customers'"),
         ({"workflows": [workflow(agents=("lookup", "ghost"))]}, "workflow 'wf' uses unknown agent 'ghost'"),
         ({"agents": [agent(context_keys=("secret_sauce",))]}, "reads context key 'secret_sauce'"),
         (
-            {"tools": [tool(egress=("api.example.com",))]},
-            "tool 'get_order' reaches outside the account, so its output must be untrusted",
+            {"tools": [tool(egress=("api.example.com",), output_trusted=True)]},
+            "tool 'get_order' reaches outside the account, so it may not claim trusted output",
         ),
         (
             {"tools": [tool(arguments=Lenient)]},

@@ -14,7 +14,7 @@ from baton.models import Decision, Delegate, Fail, Finish, PlanRequest, RunStatu
 from baton.orchestrator import Orchestrator
 from baton.runs import RunStarter
 from baton.state import ConcurrentUpdate, StateStore
-from workflows import CATALOG
+from refund_app.catalog import CATALOG
 
 TABLE = "state"
 FUNCTIONS = {agent: f"fn-{agent}" for agent in CATALOG.workflow("refund").agents}

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from baton.models import ContextEntry, Delegate, Fail, Finish, RunView, TaskOutcome, TaskStatus
-from workflows.refund.planner import RefundPlanner
+from refund_app.planner import RefundPlanner
 
 ORDER = {
     "found": True,

@@ -100,7 +100,7 @@ def catalog() -> Catalog:
         name="wf",
         description="w",
         input_model=AmountArgs,
-        planner="workflows.refund.planner:RefundPlanner",
+        planner="refund_app.planner:RefundPlanner",
         agents=("worker", "other"),
     )
     return build_catalog(resources=resources, tools=tools, agents=agents, workflows=[workflow])

@@ -11,7 +11,7 @@ from typing import Any
 
 from baton.http import HttpRequest, HttpResponse
 from baton.local.deployment import OfflineDeployment
-from workflows.refund.tools import PAYMENTS_HOST
+from refund_app.tools import PAYMENTS_HOST
 
 SEED = Path(__file__).with_name("seed.json")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 from baton.tools import AgentTaskFailed, ToolBox
-from workflows.refund.models import (
+from refund_app.models import (
     CaseOpened,
     EscalationInput,
     NotificationSent,

@@ -7,6 +7,7 @@ import json
 from baton.catalog import (
     AgentSpec,
     Budgets,
+    Catalog,
     Grant,
     ResourceKind,
     ResourceRef,
@@ -14,9 +15,10 @@ from baton.catalog import (
     SideEffect,
     ToolSpec,
     WorkflowSpec,
+    build_catalog,
 )
-from workflows.refund import models
-from workflows.refund.tools import PAYMENTS_HOST
+from refund_app import models
+from refund_app.tools import PAYMENTS_HOST
 
 RESOURCES = [
     ResourceSpec(kind=ResourceKind.TABLE, name="orders", description="orders, by order id", partition_key="order_id"),
@@ -35,17 +37,19 @@ TOOLS = [
     ToolSpec(
         name="get_order",
         description="read one order by id",
-        implementation="workflows.refund.tools:get_order",
+        implementation="refund_app.tools:get_order",
         arguments=models.GetOrderArgs,
         side_effect=SideEffect.READ,
+        output_trusted=True,  # reads the project's own table / parameter
         grants=(Grant(actions=("dynamodb:GetItem",), resource=ResourceRef(kind=ResourceKind.TABLE, name="orders")),),
     ),
     ToolSpec(
         name="get_return_policy",
         description="read the current return policy",
-        implementation="workflows.refund.tools:get_return_policy",
+        implementation="refund_app.tools:get_return_policy",
         arguments=models.GetReturnPolicyArgs,
         side_effect=SideEffect.READ,
+        output_trusted=True,  # reads the project's own table / parameter
         grants=(
             Grant(
                 actions=("ssm:GetParameter",),
@@ -56,7 +60,7 @@ TOOLS = [
     ToolSpec(
         name="refund_payment",
         description="refund a payment through the payment provider's API (idempotent per order)",
-        implementation="workflows.refund.tools:refund_payment",
+        implementation="refund_app.tools:refund_payment",
         arguments=models.RefundPaymentArgs,
         side_effect=SideEffect.IRREVERSIBLE,
         secrets=("payment_api_key",),
@@ -66,9 +70,10 @@ TOOLS = [
     ToolSpec(
         name="open_case",
         description="open a case for a human in the escalation queue",
-        implementation="workflows.refund.tools:open_case",
+        implementation="refund_app.tools:open_case",
         arguments=models.OpenCaseArgs,
         side_effect=SideEffect.WRITE,
+        output_trusted=True,  # a message id from the project's own queue / topic
         grants=(
             Grant(
                 actions=("sqs:SendMessage",),
@@ -79,9 +84,10 @@ TOOLS = [
     ToolSpec(
         name="notify_customer",
         description="send the customer a message",
-        implementation="workflows.refund.tools:notify_customer",
+        implementation="refund_app.tools:notify_customer",
         arguments=models.NotifyCustomerArgs,
         side_effect=SideEffect.WRITE,
+        output_trusted=True,  # a message id from the project's own queue / topic
         grants=(
             Grant(
                 actions=("sns:Publish",),
@@ -95,7 +101,7 @@ AGENTS = [
     AgentSpec(
         name="order_lookup",
         description="retrieves the order",
-        implementation="workflows.refund.agents:order_lookup",
+        implementation="refund_app.agents:order_lookup",
         input_model=models.OrderLookupInput,
         output_model=models.OrderLookupResult,
         tools=("get_order",),
@@ -104,7 +110,7 @@ AGENTS = [
     AgentSpec(
         name="return_policy",
         description="judges the order against the return policy",
-        implementation="workflows.refund.agents:return_policy",
+        implementation="refund_app.agents:return_policy",
         input_model=models.ReturnPolicyInput,
         output_model=models.PolicyVerdict,
         tools=("get_return_policy",),
@@ -113,7 +119,7 @@ AGENTS = [
     AgentSpec(
         name="payment_reversal",
         description="reverses the payment of an eligible order",
-        implementation="workflows.refund.agents:payment_reversal",
+        implementation="refund_app.agents:payment_reversal",
         input_model=models.PaymentReversalInput,
         output_model=models.RefundReceipt,
         tools=("refund_payment",),
@@ -123,7 +129,7 @@ AGENTS = [
     AgentSpec(
         name="case_escalator",
         description="hands the refund to a human",
-        implementation="workflows.refund.agents:case_escalator",
+        implementation="refund_app.agents:case_escalator",
         input_model=models.EscalationInput,
         output_model=models.CaseOpened,
         tools=("open_case",),
@@ -132,7 +138,7 @@ AGENTS = [
     AgentSpec(
         name="customer_notifier",
         description="tells the customer the outcome",
-        implementation="workflows.refund.agents:customer_notifier",
+        implementation="refund_app.agents:customer_notifier",
         input_model=models.NotifierInput,
         output_model=models.NotificationSent,
         tools=("notify_customer",),
@@ -144,12 +150,14 @@ WORKFLOW = WorkflowSpec(
     name="refund",
     description="a customer refund request, from order lookup to notification",
     input_model=models.RefundRequest,
-    planner="workflows.refund.planner:RefundPlanner",
+    planner="refund_app.planner:RefundPlanner",
     agents=("order_lookup", "return_policy", "payment_reversal", "case_escalator", "customer_notifier"),
     trusted_input_keys=("order_id",),
     budgets=Budgets(max_stages=8, max_tasks_per_stage=4, max_concurrency=4),
     # money moves: exactly-once orchestration and a full execution history are worth $0.47 per 1,000 runs;
     # "express" also works (the payment is idempotent per order) at about $0.07, with at-least-once semantics
     execution="standard",
-    offline_fixture="workflows.refund.offline:prepare",
+    offline_fixture="refund_app.offline:prepare",
 )
+
+CATALOG: Catalog = build_catalog(resources=RESOURCES, tools=TOOLS, agents=AGENTS, workflows=[WORKFLOW])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from baton.tools import RetryableToolError, ToolContext
-from workflows.refund.models import (
+from refund_app.models import (
     GetOrderArgs,
     GetReturnPolicyArgs,
     NotifyCustomerArgs,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pydantic import JsonValue
 
 from baton.models import Decision, Delegate, Fail, Finish, RunView, Task, TaskOutcome, TaskStatus
-from workflows.refund.models import OrderLookupResult, PolicyVerdict, RefundReceipt
+from refund_app.models import OrderLookupResult, PolicyVerdict, RefundReceipt
 
 
 def _ok(outcome: TaskOutcome | None) -> bool:

@@ -1,0 +1,131 @@
+"""Where an app's catalog lives, and loading it.
+
+An app names its catalog once, in its own pyproject.toml:
+
+    [tool.baton]
+    catalog = "myapp.catalog:CATALOG"        # or a list of several apps' catalogs, merged into one
+
+`--catalog` (CLI) and the BATON_CATALOG environment variable (comma-separated dotted paths; what CDK gives
+every Lambda function) override it. The directory of that pyproject.toml is put on sys.path, so an app runs
+offline and synthesizes without being installed first.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from baton.catalog import Catalog, CatalogError, resolve
+from baton.settings import ENV_CATALOG
+
+CONFIG_FILE = "pyproject.toml"
+
+
+class ConfigError(ValueError):
+    """No catalog is configured, or the configuration is malformed."""
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    catalogs: tuple[str, ...]
+    # the directory of the pyproject.toml that named the catalog (None: named by flag or environment only)
+    root: Path | None = None
+
+    @property
+    def env_value(self) -> str:
+        return ",".join(self.catalogs)
+
+
+def parse_catalog_paths(value: str | list[str]) -> tuple[str, ...]:
+    paths = [value] if isinstance(value, str) else value
+    parsed = tuple(p.strip() for path in paths for p in path.split(",") if p.strip())
+    if not parsed:
+        raise ConfigError("no catalog named: expected 'package.module:ATTRIBUTE'")
+    return parsed
+
+
+def find_config_file(start: Path) -> tuple[Path, dict[str, object]] | None:
+    """The nearest pyproject.toml at or above `start` that has a [tool.baton] table."""
+    for directory in (start, *start.parents):
+        candidate = directory / CONFIG_FILE
+        if not candidate.is_file():
+            continue
+        try:
+            data = tomllib.loads(candidate.read_text())
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+            raise ConfigError(f"{candidate} is not valid TOML: {error}") from None
+        section = data.get("tool", {}).get("baton")
+        if isinstance(section, dict):
+            return candidate, section
+    return None
+
+
+def app_config(explicit: str | None = None, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> AppConfig:
+    """The catalog to use: --catalog, else BATON_CATALOG, else [tool.baton] catalog of the nearest pyproject."""
+    environment = os.environ if env is None else env
+    found = find_config_file((cwd or Path.cwd()).resolve())
+    root = found[0].parent if found else None
+    if explicit:
+        return AppConfig(parse_catalog_paths(explicit), root)
+    if environment.get(ENV_CATALOG):
+        return AppConfig(parse_catalog_paths(environment[ENV_CATALOG]), root)
+    if found is None:
+        raise ConfigError(
+            f"no catalog configured: add [tool.baton] catalog = 'myapp.catalog:CATALOG' to {CONFIG_FILE}, "
+            f"set {ENV_CATALOG}, or pass --catalog"
+        )
+    path, section = found
+    value = section.get("catalog")
+    if not isinstance(value, str | list) or not all(
+        isinstance(v, str) for v in (value if isinstance(value, list) else [value])
+    ):
+        raise ConfigError(f"[tool.baton] catalog in {path} must be a dotted path or a list of them")
+    return AppConfig(parse_catalog_paths(value), root)
+
+
+@dataclass(frozen=True)
+class LoadedApp:
+    """The merged catalog of an app, and which of its catalogs declared each workflow and agent."""
+
+    config: AppConfig
+    parts: tuple[tuple[str, Catalog], ...]
+    catalog: Catalog
+
+    def source_of_workflow(self, name: str) -> str:
+        return next(path for path, part in self.parts if name in part.workflows)
+
+    def source_of_agent(self, name: str) -> str:
+        return next(path for path, part in self.parts if name in part.agents)
+
+
+def load_app(config: AppConfig) -> LoadedApp:
+    if config.root is not None and str(config.root) not in sys.path:
+        sys.path.insert(0, str(config.root))
+    parts = tuple((path, load_catalog(path)) for path in config.catalogs)
+    catalog = parts[0][1] if len(parts) == 1 else Catalog.merge(*(part for _, part in parts))
+    return LoadedApp(config, parts, catalog)
+
+
+@cache
+def load_catalog(path: str) -> Catalog:
+    """The catalog one dotted path names (imported once per process)."""
+    try:
+        catalog = resolve(path)
+    except (ImportError, AttributeError) as error:
+        raise CatalogError(f"cannot load catalog {path!r}: {type(error).__name__}: {error}") from None
+    if not isinstance(catalog, Catalog):
+        raise CatalogError(f"{path!r} is not a Catalog (it is a {type(catalog).__name__})")
+    return catalog
+
+
+def catalog_from_env(env: Mapping[str, str]) -> Catalog:
+    """What a Lambda function serves: the catalog(s) its BATON_CATALOG names (set by the infrastructure)."""
+    value = env.get(ENV_CATALOG)
+    if not value:
+        raise ConfigError(f"{ENV_CATALOG} is not set")
+    return load_app(AppConfig(parse_catalog_paths(value))).catalog
