@@ -1,86 +1,102 @@
-"""The one generic agent runtime: load the task, validate, run with allowlisted tools, validate, journal."""
+"""The one generic agent runtime: validate the task, run with allowlisted tools, validate, report.
+
+An agent function touches no run state: the state machine hands it its task (read from the state table by
+the state machine itself) and records the report it returns. So an agent's role needs nothing on the state
+table, and an agent can neither read other runs' inputs nor write anything but its own current attempt.
+"""
 
 from __future__ import annotations
 
-import uuid
+import json
 from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from baton.catalog import AgentSpec, Catalog, ToolSpec, resolve
+from baton.clock import now_iso
 from baton.http import HttpError
-from baton.models import AgentRequest, JournalEntry, TaskStatus, invalid_fields
+from baton.models import AgentRequest, AgentResult, JournalEntry, TaskInput, TaskStatus, invalid_fields
 from baton.observability import logger
 from baton.redaction import REDACTOR
-from baton.state import StateStore
-from baton.tools import (
-    AgentError,
-    AgentTaskFailed,
-    RetryableAgentError,
-    RetryableToolError,
-    ToolBox,
-    ToolContext,
-    now_iso,
-)
+from baton.tools import AgentError, AgentTaskFailed, RetryableAgentError, RetryableToolError, ToolBox, ToolContext
 
 # An agent implementation: validated input model and its toolbox in, output model out.
 AgentImplementation = Callable[[Any, ToolBox], BaseModel]
 
 _RETRYABLE = (RetryableAgentError, RetryableToolError, HttpError)
+# Step Functions carries the report in a 256 KB payload, with the task's other fields beside it
+MAX_REPORT_BYTES = 240_000
+MAX_ERROR_CHARS = 1_000
+
+
+class AgentInputInvalid(AgentError):
+    pass
+
+
+class AgentOutputInvalid(AgentError):
+    pass
+
+
+class TaskMisdelivered(AgentError):
+    """A task for another agent reached this function."""
 
 
 class AgentRunner:
     def __init__(
-        self,
-        catalog: Catalog,
-        agent: AgentSpec,
-        store: StateStore,
-        make_context: Callable[[ToolSpec, str], ToolContext],
+        self, catalog: Catalog, agent: AgentSpec, make_context: Callable[[ToolSpec, str], ToolContext]
     ) -> None:
         self._catalog = catalog
         self._agent = agent
-        self._store = store
         self._make_context = make_context
         self._implementation: AgentImplementation = resolve(agent.implementation)
 
-    def run(self, request: AgentRequest) -> dict[str, str]:
-        """Run one attempt. Returns a tiny receipt; the output goes to the journal, never into the payload."""
+    def run(self, request: AgentRequest) -> AgentResult:
+        """Run one attempt and report it; a failure is a report too (only a crash raises)."""
         started_at = now_iso()
-        sort_key = f"{request.stage}#{request.index}#{started_at}#{uuid.uuid4()}"
-        # only this agent's own task items exist for it to read (and its role allows nothing else)
-        task = self._store.load_task(self._agent.name, request.run_id, request.stage, request.index)
-        toolbox = ToolBox(
-            self._agent,
-            self._catalog,
-            lambda spec: self._make_context(spec, request.run_id),
-            inputs_trusted=not task.untrusted_keys,
-        )
-
-        def journal(status: TaskStatus, **fields: Any) -> None:
-            entry = JournalEntry(
-                stage=request.stage,
-                index=request.index,
-                agent=self._agent.name,
-                status=status,
-                started_at=started_at,
-                ended_at=now_iso(),
-                tool_calls=toolbox.records,
-                output_trusted=toolbox.output_trusted,
-                **fields,
-            )
-            self._store.put_journal(request.run_id, sort_key, entry, task.expires_at)
-
+        task: TaskInput | None = None
+        toolbox: ToolBox | None = None
+        output: dict[str, Any] | None = None
+        error: Exception | None = None
         try:
+            task = self._task(request)
+            toolbox = ToolBox(
+                self._agent,
+                self._catalog,
+                lambda spec: self._make_context(spec, request.run_id),
+                inputs_trusted=not task.untrusted_keys,
+            )
             output = self._attempt(task.payload, toolbox)
-        except Exception as error:
-            retryable = isinstance(error, _RETRYABLE) and not toolbox.denied
-            message = REDACTOR.redact(f"{type(error).__name__}: {error}")[:1000]
-            logger.warning("task attempt failed", extra={"agent": self._agent.name, "retryable": retryable})
-            journal(TaskStatus.FAILED, error_type=type(error).__name__, error=message)
-            raise (RetryableAgentError if retryable else AgentTaskFailed)(message) from None
-        journal(TaskStatus.SUCCEEDED, output=output)
-        return {"status": TaskStatus.SUCCEEDED.value}
+        except Exception as caught:  # every failure of the attempt is reported, with its class as the type
+            error = caught
+        denied = toolbox is not None and toolbox.denied
+        retry = error is not None and isinstance(error, _RETRYABLE) and not denied
+        entry = JournalEntry(
+            stage=request.stage,
+            index=request.index,
+            attempt=request.attempt,
+            agent=self._agent.name,
+            status=TaskStatus.SUCCEEDED if error is None else TaskStatus.FAILED,
+            started_at=started_at,
+            ended_at=now_iso(),
+            output=output,
+            output_trusted=toolbox is not None and toolbox.output_trusted,
+            tool_calls=toolbox.records if toolbox is not None else [],
+            error_type=None if error is None else type(error).__name__,
+            error=None if error is None else f"{type(error).__name__}: {error}"[:MAX_ERROR_CHARS],
+        )
+        if error is not None:
+            logger.warning("task attempt failed", extra={"agent": self._agent.name, "retryable": retry})
+        return AgentResult(entry_json=_report(entry), retry=retry)
+
+    def _task(self, request: AgentRequest) -> TaskInput:
+        try:
+            task = TaskInput.model_validate_json(request.task_json)
+        except ValidationError as error:
+            raise AgentInputInvalid(f"the task failed its model: {invalid_fields(error)}") from None
+        if task.agent != self._agent.name:
+            raise TaskMisdelivered(f"a task for agent {task.agent!r} reached agent {self._agent.name!r}")
+        return task
 
     def _attempt(self, payload: dict[str, Any], toolbox: ToolBox) -> dict[str, Any]:
         agent = self._agent
@@ -98,12 +114,31 @@ class AgentRunner:
         except ValidationError as error:
             raise AgentOutputInvalid(f"output failed {agent.output_model.__name__}: {invalid_fields(error)}") from None
         result: dict[str, Any] = validated.model_dump(mode="json")
+        size = len(json.dumps(result).encode())
+        if size > agent.max_output_bytes:
+            raise AgentOutputInvalid(f"output of {size} bytes exceeds the agent's limit of {agent.max_output_bytes}")
         return result
 
 
-class AgentInputInvalid(AgentError):
-    pass
+def _redacted(entry: JournalEntry) -> str:
+    """The report as JSON, with secret values masked after serialization (escaped forms included)."""
+    return JournalEntry.model_validate(REDACTOR.redact_json(entry.model_dump(mode="json"))).model_dump_json()
 
 
-class AgentOutputInvalid(AgentError):
-    pass
+def _report(entry: JournalEntry) -> str:
+    text = _redacted(entry)
+    if len(text.encode()) <= MAX_REPORT_BYTES:
+        return text
+    # only tool-call records can push a report past its limit: keep their outcomes, drop their arguments
+    trimmed = entry.model_copy(
+        update={"tool_calls": [c.model_copy(update={"arguments": {}}) for c in entry.tool_calls], "output": None}
+    )
+    if entry.status is TaskStatus.SUCCEEDED:
+        trimmed = trimmed.model_copy(
+            update={
+                "status": TaskStatus.FAILED,
+                "error_type": "AgentReportTooLarge",
+                "error": "the report was too large",
+            }
+        )
+    return _redacted(trimmed)

@@ -3,6 +3,10 @@
 POST /workflows/{name}/runs   body {"input": {...}}, optional Idempotency-Key header -> 202 {run_id, ...}
 GET  /runs/{run_id}                                                                 -> 200 {status, result, steps}
 
+Who may do what: API Gateway authenticates every request with SigV4 (AWS_IAM), and this function
+authorizes. The caller's principal is stored with the run; a run is visible only to the principal that
+started it and to the workflow's declared reader roles (anyone else gets 404, as for a run that does not
+exist). Idempotency keys are scoped per caller. Step errors are summarized, never an agent's own message.
 Every 4xx names what is wrong; nothing unexpected ever leaves as a stack trace.
 """
 
@@ -14,18 +18,40 @@ from typing import Any
 
 from pydantic import JsonValue, ValidationError
 
-from baton.models import Strict, invalid_fields
+from baton import keys
+from baton.catalog import Catalog
+from baton.models import Strict, TaskOutcome, invalid_fields
 from baton.observability import logger
-from baton.runs import InvalidRunInput, RunStarter, read_run
-from baton.state import IdempotencyConflict, RunNotFound, StateStore
+from baton.runs import InvalidRunInput, RunRecord, RunStarter, read_run
+from baton.store import IdempotencyConflict, RunNotFound, StateStore
 
-RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
 IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 MAX_BODY_BYTES = 256_000
+_ASSUMED_ROLE = re.compile(r"^arn:(aws[a-z-]*):sts::(\d{12}):assumed-role/([\w+=,.@-]+)/[\w+=,.@-]+$")
+_PRINCIPAL = re.compile(r"^arn:aws[a-z-]*:(iam|sts)::\d{12}:[\w+=,.@/-]+$")
 
 
 class StartRunBody(Strict):
     input: dict[str, JsonValue]
+
+
+def principal_of(arn: str) -> str:
+    """The principal a caller acts as: an assumed-role session is its role (two sessions of a role are one caller)."""
+    match = _ASSUMED_ROLE.fullmatch(arn)
+    if match is None:
+        return arn
+    partition, account, role = match.groups()
+    return f"arn:{partition}:iam::{account}:role/{role}"
+
+
+def caller_of(event: dict[str, Any]) -> str | None:
+    """The SigV4-authenticated caller API Gateway puts in the request context (None: not authenticated)."""
+    context = event.get("requestContext")
+    identity = context.get("identity") if isinstance(context, dict) else None
+    arn = identity.get("userArn") if isinstance(identity, dict) else None
+    if not isinstance(arn, str) or not _PRINCIPAL.fullmatch(arn):
+        return None
+    return principal_of(arn)
 
 
 def _response(status: int, body: dict[str, Any]) -> dict[str, Any]:
@@ -58,21 +84,24 @@ def _path_parameter(event: dict[str, Any], name: str) -> Any:
     return parameters.get(name) if isinstance(parameters, dict) else None
 
 
-def handle_request(event: dict[str, Any], starter: RunStarter, store: StateStore) -> dict[str, Any]:
+def handle_request(event: dict[str, Any], catalog: Catalog, starter: RunStarter, store: StateStore) -> dict[str, Any]:
     try:
         method = event.get("httpMethod")
         resource = event.get("resource")
+        caller = caller_of(event)
+        if caller is None:
+            return _error(403, "the request carries no authenticated IAM principal")
         if resource == "/workflows/{name}/runs" and method == "POST":
-            return _start_run(event, starter)
+            return _start_run(event, starter, caller)
         if resource == "/runs/{run_id}" and method == "GET":
-            return _get_run(event, store)
+            return _get_run(event, catalog, store, caller)
         return _error(404, f"no route for {method} {resource}")
     except Exception:  # the caller learns nothing about internals; the log has the trace
         logger.exception("unhandled error in the workflow API")
         return _error(500, "internal error")
 
 
-def _start_run(event: dict[str, Any], starter: RunStarter) -> dict[str, Any]:
+def _start_run(event: dict[str, Any], starter: RunStarter, caller: str) -> dict[str, Any]:
     name = _path_parameter(event, "name")
     if not isinstance(name, str) or not name:
         return _error(400, "the workflow name is missing from the path", "name")
@@ -100,7 +129,7 @@ def _start_run(event: dict[str, Any], starter: RunStarter) -> dict[str, Any]:
             400, "the request body must be an object with an 'input' object", "body" if first == "(root)" else first
         )
     try:
-        meta = starter.start(name, body.input, key)
+        started = starter.start(name, body.input, caller, key)
     except IdempotencyConflict as error:
         return _error(409, str(error), "Idempotency-Key")
     except InvalidRunInput as error:
@@ -110,21 +139,58 @@ def _start_run(event: dict[str, Any], starter: RunStarter) -> dict[str, Any]:
     return _response(
         202,
         {
-            "run_id": meta.run_id,
-            "workflow": meta.workflow,
-            "status": meta.status.value,
-            "links": {"self": f"/runs/{meta.run_id}"},
+            "run_id": started.run_id,
+            "workflow": started.workflow,
+            "status": "RUNNING",
+            "links": {"self": f"/runs/{started.run_id}"},
         },
     )
 
 
-def _get_run(event: dict[str, Any], store: StateStore) -> dict[str, Any]:
+def _get_run(event: dict[str, Any], catalog: Catalog, store: StateStore, caller: str) -> dict[str, Any]:
     run_id = _path_parameter(event, "run_id")
-    if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id):
-        return _error(400, "run_id must be 1-80 characters of A-Z a-z 0-9 _ -", "run_id")
+    not_found = _error(404, f"run {run_id!r} not found", "run_id")
+    try:
+        workflow = catalog.workflows.get(keys.workflow_of(run_id)) if isinstance(run_id, str) else None
+    except keys.InvalidRunId:
+        return _error(400, "run_id must be <workflow>_<id>: letters, digits, '-' and one '_'", "run_id")
+    if workflow is None:
+        return not_found
     try:
         record = read_run(store, run_id, with_audit=False)
     except RunNotFound:
-        return _error(404, f"run {run_id!r} not found", "run_id")
-    body = record.model_dump(mode="json", exclude={"audit", "context"})
-    return _response(200, body)
+        return not_found
+    if caller != record.caller and caller not in workflow.reader_roles:
+        return not_found  # indistinguishable from a run that does not exist
+    return _response(200, run_summary(record))
+
+
+def run_summary(record: RunRecord) -> dict[str, Any]:
+    return {
+        "run_id": record.run_id,
+        "workflow": record.workflow,
+        "status": record.status.value,
+        "result": record.result,
+        "reason": record.reason,
+        "created_at": record.created_at,
+        "updated_at": record.updated_at,
+        "steps": [_step_summary(step) for step in record.steps],
+        "audit_head": record.audit_head,
+    }
+
+
+def _step_summary(step: TaskOutcome) -> dict[str, Any]:
+    summary: dict[str, Any] = {
+        "stage": step.stage,
+        "index": step.index,
+        "agent": step.agent,
+        "key": step.key,
+        "status": step.status.value,
+        "attempts": step.attempts,
+        "started_at": step.started_at,
+        "ended_at": step.ended_at,
+    }
+    if step.error_type is not None:
+        tries = "attempt" if step.attempts == 1 else "attempts"
+        summary["error"] = f"{step.error_type} after {step.attempts} {tries}"
+    return summary

@@ -1,47 +1,96 @@
-"""`baton`: run workflows offline and verify audit trails.
+"""`baton`: start an app, look at it, check it, run its workflows offline, verify what a run recorded.
 
-  baton run WORKFLOW --input FILE [--json] [--out FILE]
-  baton audit verify FILE
+  baton init DIR                          a new app that runs, tests and synthesizes at once
+  baton workflows [--json]                each workflow, its agents, their tools (side effect, output trust)
+  baton validate                          every problem of the catalog (exit 2 if any)
+  baton graph WORKFLOW                    the workflow as a Mermaid flowchart
+  baton run WORKFLOW --input FILE|- [--json] [--out FILE] [--timeout SECONDS]
+  baton audit verify FILE                 check the audit trail of a run record written by --out
+  baton --version
 
-Bad input is a one-line error and exit code 2, never a traceback.
+The app is found as baton.config describes (--catalog, BATON_CATALOG, [tool.baton] in the nearest
+pyproject.toml). Bad input is one line on standard error and exit code 2, never a traceback; `baton run`
+checks everything it can before a run starts, so a run never fails half-way on bad input.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
+import secrets
 import sys
 import time
+from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from pydantic import ValidationError
 
-from baton.audit import ChainBroken, verify_chain
-from baton.models import RunStatus, TaskOutcome, TaskStatus, invalid_fields
-from baton.observability import logs_to
-from baton.runs import InvalidRunInput, RunRecord
+from baton import __version__
+
+if TYPE_CHECKING:
+    from baton.catalog import Catalog, WorkflowSpec
+    from baton.config import LoadedApp
+    from baton.models import TaskOutcome
+    from baton.runs import RunRecord
 
 LOG_DIR = Path(".baton") / "logs"
+# the log key naming the function that wrote a line (the key Powertools uses on Lambda)
+FUNCTION_KEY = "function_name"
 
 
 class UsageError(Exception):
     """A problem with what the user asked for: reported in one line, exit code 2."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors in one line (no usage block) and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, not {text[:40]!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, not {text[:40]!r}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="baton", description="Security-first orchestration of AI agents on AWS.")
+    parser = _Parser(prog="baton", description="Security-first orchestration of AI agents on AWS.")
+    parser.add_argument("--version", action="version", version=f"baton {__version__}")
     parser.add_argument("--catalog", help="the catalog's dotted path (default: [tool.baton] in pyproject.toml)")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    init = commands.add_parser("init", help="create a new app in DIR (empty or new): it runs, tests and synthesizes")
+    init.add_argument("directory", metavar="DIR", type=Path, help="where to create it; its name is the package name")
+
+    workflows = commands.add_parser("workflows", help="list each workflow, its agents and their tools")
+    workflows.add_argument("--json", action="store_true", help="print one JSON document")
+
+    commands.add_parser("validate", help="check the catalog, its code paths and its agents' models; exit 2 if wrong")
+
+    graph = commands.add_parser("graph", help="print a workflow as a Mermaid flowchart")
+    graph.add_argument("workflow", help="workflow name, e.g. refund")
+
     run = commands.add_parser("run", help="run a workflow offline, on the embedded moto backend")
     run.add_argument("workflow", help="workflow name, e.g. refund")
-    run.add_argument("--input", required=True, type=Path, help="JSON file with the workflow's input")
+    run.add_argument("--input", required=True, type=Path, help="JSON file with the workflow's input ('-': stdin)")
     run.add_argument("--json", action="store_true", help="print one JSON document instead of the timeline")
     run.add_argument("--out", type=Path, help="write the whole run record (with its audit trail) to this file")
-    run.add_argument("--timeout", type=float, default=300, help="seconds to wait for the run (default 300)")
+    run.add_argument("--timeout", type=_seconds, default=300.0, help="seconds to wait for the run (default 300)")
+
     audit = commands.add_parser("audit", help="audit trail tools")
-    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
     verify = audit_commands.add_parser("verify", help="verify the hash chain of a run record written by --out")
     verify.add_argument("file", type=Path)
     return parser
@@ -49,84 +98,355 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    commands: dict[str, Callable[[argparse.Namespace], int]] = {
+        "init": _init,
+        "workflows": _workflows,
+        "validate": _validate,
+        "graph": _graph,
+        "run": _run,
+        "audit": lambda a: _verify(a.file),
+    }
     try:
-        if args.command == "run":
-            return _run(args)
-        return _verify(args.file)
+        return commands[args.command](args)
     except UsageError as error:
         _fail(str(error))
 
 
 def _fail(message: str) -> NoReturn:
-    print(f"baton: error: {message}", file=sys.stderr)
+    print(f"baton: error: {' '.join(message.split())}", file=sys.stderr)
     raise SystemExit(2)
 
 
+def _name(path: Path) -> str:
+    return "standard input" if str(path) == "-" else repr(str(path))
+
+
 def _read_json(path: Path) -> Any:
+    """JSON from a file or, for '-', standard input: UTF-8 (a BOM is fine), within Python's nesting limit."""
+    name = _name(path)
     try:
-        text = path.read_text()
+        if str(path) == "-":
+            if sys.stdin is None:
+                raise UsageError("there is no standard input to read")
+            data = sys.stdin.buffer.read()
+        else:
+            data = path.read_bytes()
     except FileNotFoundError:
-        raise UsageError(f"input file {str(path)!r} does not exist") from None
+        raise UsageError(f"input file {name} does not exist") from None
+    except IsADirectoryError:
+        raise UsageError(f"{name} is a folder, not a JSON file") from None
     except OSError as error:
-        raise UsageError(f"cannot read {str(path)!r}: {error.strerror}") from None
+        raise UsageError(f"cannot read {name}: {error.strerror}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise UsageError(f"{name} is not UTF-8 text (invalid byte at offset {error.start})") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
-        raise UsageError(f"{str(path)!r} is not valid JSON: {error.msg} at line {error.lineno}") from None
+        raise UsageError(f"{name} is not valid JSON: {error.msg} at line {error.lineno}") from None
+    except RecursionError:
+        raise UsageError(f"{name} is nested too deeply to read as JSON") from None
+    except ValueError:  # an integer beyond Python's digit limit
+        raise UsageError(f"{name} is not JSON Baton accepts (a number is too large)") from None
+
+
+def _load_app(explicit: str | None) -> LoadedApp:
+    from baton.catalog import CatalogError
+    from baton.config import ConfigError, app_config, load_app
+    from baton.validate import describe_exception
+
+    try:  # the catalog imports every workflow's models: only when needed
+        return load_app(app_config(explicit))
+    except (ConfigError, CatalogError) as error:
+        raise UsageError(str(error)) from None
+    except Exception as error:  # the app's own modules failed to import: say where, in one line
+        raise UsageError(f"cannot load the catalog: {describe_exception(error)}") from None
+
+
+def _workflow(catalog: Catalog, name: str) -> WorkflowSpec:
+    workflow = catalog.workflows.get(name)
+    if workflow is None:
+        raise UsageError(f"unknown workflow {name!r}; known: {', '.join(sorted(catalog.workflows))}")
+    return workflow
+
+
+# ---------------------------------------------------------------- baton init
+
+
+def _init(args: argparse.Namespace) -> int:
+    from baton.scaffold import ScaffoldError, create_app
+
+    try:
+        app = create_app(args.directory)
+    except ScaffoldError as error:
+        raise UsageError(str(error)) from None
+    shown = args.directory
+    print(f"created {app.package} in {shown}/: workflow {app.workflow!r} (2 agents, 1 tool, offline seed data)")
+    for path in app.files:
+        print(f"  {path.relative_to(app.root)}")
+    print(
+        f"\nnext:\n  cd {shown}\n  baton run {app.workflow} --input examples/default.json\n"
+        "  python -m pytest\n  npx aws-cdk@2 synth    (or: make run, make test, make synth)"
+    )
+    return 0
+
+
+# ---------------------------------------------------------------- baton workflows
+
+
+def workflows_document(catalog: Catalog) -> dict[str, Any]:
+    """What `baton workflows --json` prints."""
+    return {
+        "workflows": [
+            {
+                "name": workflow.name,
+                "description": workflow.description,
+                "execution": workflow.execution,
+                "planner": workflow.planner,
+                "input_model": workflow.input_model.__name__,
+                "input_fields": list(workflow.input_model.model_fields),
+                "trusted_input_keys": list(workflow.trusted_input_keys),
+                "agents": [
+                    {
+                        "name": agent.name,
+                        "description": agent.description,
+                        "context_keys": list(agent.context_keys),
+                        "tools": [
+                            {
+                                "name": tool.name,
+                                "description": tool.description,
+                                "side_effect": tool.side_effect.value,
+                                "output_trusted": tool.output_trusted,
+                            }
+                            for tool in catalog.tools_of(agent)
+                        ],
+                    }
+                    for agent in (catalog.agent(name) for name in workflow.agents)
+                ],
+            }
+            for workflow in sorted(catalog.workflows.values(), key=lambda w: w.name)
+        ]
+    }
+
+
+def _workflows(args: argparse.Namespace) -> int:
+    document = workflows_document(_load_app(args.catalog).catalog)
+    if args.json:
+        print(json.dumps(document, indent=2))
+        return 0
+    for number, workflow in enumerate(document["workflows"]):
+        if number:
+            print()
+        trusted = set(workflow["trusted_input_keys"])
+        fields = ", ".join(f"{f} (trusted)" if f in trusted else f for f in workflow["input_fields"])
+        print(f"{workflow['name']}  ({workflow['execution']} execution)  {workflow['description']}")
+        print(f"  input    {workflow['input_model']}: {fields}")
+        print(f"  planner  {workflow['planner']}")
+        tools = [tool for agent in workflow["agents"] for tool in agent["tools"]]
+        width = max((len(tool["name"]) for tool in tools), default=0)
+        for agent in workflow["agents"]:
+            print(f"  agent {agent['name']}: {agent['description']}")
+            if not agent["tools"]:
+                print("    no tools (pure logic)")
+            for tool in agent["tools"]:
+                trust = "trusted output" if tool["output_trusted"] else "untrusted output"
+                columns = f"{tool['name']:<{width}}  {tool['side_effect']:<12}  {trust:<16}"
+                print(f"    tool {columns}  {tool['description']}")
+    return 0
+
+
+# ---------------------------------------------------------------- baton validate
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from baton.catalog import CatalogError
+    from baton.config import ConfigError, app_config, load_app
+    from baton.validate import ERROR, Finding, catalog_problems, describe_exception, validate
+
+    try:
+        config = app_config(args.catalog)
+    except ConfigError as error:
+        raise UsageError(str(error)) from None
+    counts = ""
+    try:
+        catalog = load_app(config).catalog
+    except CatalogError as error:
+        findings = [Finding(ERROR, problem) for problem in catalog_problems(error)]
+    except Exception as error:  # the app's own modules failed to import
+        findings = [Finding(ERROR, f"cannot load the catalog: {describe_exception(error)}")]
+    else:
+        findings = validate(catalog)
+        counts = ", ".join(
+            _count(len(specs), label)
+            for specs, label in (
+                (catalog.workflows, "workflow"),
+                (catalog.agents, "agent"),
+                (catalog.tools, "tool"),
+                (catalog.resources, "resource"),
+            )
+        )
+    for finding in findings:
+        print(finding)
+    errors = sum(1 for finding in findings if finding.level == ERROR)
+    if errors:
+        print(f"baton validate: {_count(errors, 'problem')} in {config.env_value}")
+        return 2
+    print(f"baton validate: {config.env_value} is valid: {counts}; {_count(len(findings), 'note')}")
+    return 0
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+# ---------------------------------------------------------------- baton graph
+
+
+def _graph(args: argparse.Namespace) -> int:
+    from baton.graph import GraphError, mermaid
+
+    try:
+        sys.stdout.write(mermaid(_load_app(args.catalog).catalog, args.workflow))
+    except GraphError as error:
+        raise UsageError(str(error)) from None
+    return 0
 
 
 # ---------------------------------------------------------------- baton run
 
 
-def _run(args: argparse.Namespace) -> int:
+def _check_writable(path: Path) -> None:
+    """Refuse an --out the record could not be written to, before the run (not after its refund)."""
+    name = repr(str(path))
+    if path.is_dir():
+        raise UsageError(f"--out {name} is a folder; name a file")
+    parent = path.parent
+    if not parent.exists():
+        raise UsageError(f"--out {name}: folder {str(parent)!r} does not exist")
+    if not parent.is_dir():
+        raise UsageError(f"--out {name}: {str(parent)!r} is not a folder")
+    existed = path.exists()
+    try:
+        with path.open("a"):
+            pass
+    except OSError as error:
+        raise UsageError(f"--out {name} is not writable: {error.strerror}") from None
+    if not existed:
+        path.unlink(missing_ok=True)
+
+
+def _check_run(args: argparse.Namespace) -> tuple[LoadedApp, Any]:
+    """Everything `baton run` can check before a run starts: it returns the app and the run's input."""
+    from baton.validate import check_paths, describe_validation_error
+
+    if args.out is not None:
+        _check_writable(args.out)
     run_input = _read_json(args.input)
-    from baton.catalog import CatalogError
-    from baton.config import ConfigError, app_config, load_app
-
-    try:  # the catalog imports every workflow's models: only when needed
-        app = load_app(app_config(args.catalog))
-    except (ConfigError, CatalogError) as error:
-        raise UsageError(str(error)) from None
-    CATALOG = app.catalog
-    if args.workflow not in CATALOG.workflows:
-        raise UsageError(f"unknown workflow {args.workflow!r}; known: {', '.join(sorted(CATALOG.workflows))}")
-    try:  # refuse bad input before starting anything
-        CATALOG.workflows[args.workflow].input_model.model_validate(run_input)
+    app = _load_app(args.catalog)
+    workflow = _workflow(app.catalog, args.workflow)
+    try:
+        workflow.input_model.model_validate(run_input)
     except ValidationError as error:
-        raise UsageError(f"{str(args.input)!r} is not a valid {args.workflow} input: {invalid_fields(error)}") from None
-    from baton.local.engine import LocalEngine  # moto is heavy: keep `baton audit` fast
+        what = f"{_name(args.input)} is not a valid {workflow.name} input"
+        raise UsageError(f"{what}: {describe_validation_error(error)}") from None
+    # the offline deployment imports every planner, agent and tool of the catalog: a typo must not surface
+    # as a crash of the deployment
+    problems = check_paths(app.catalog)
+    if problems:
+        more = f" (and {len(problems) - 1} more: see baton validate)" if len(problems) > 1 else ""
+        raise UsageError(f"{problems[0].message}{more}")
+    return app, run_input
 
-    out = sys.stdout
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
-    log_path = LOG_DIR / f"run-{datetime.now():%Y%m%dT%H%M%S}.jsonl"
-    started = time.perf_counter()
-    with log_path.open("w") as log_file, logs_to(log_file), LocalEngine(app.config) as engine:
+
+def _open_log() -> tuple[Path, IO[str]]:
+    """The run's log file, under a temporary name until the run has an id."""
+    pending = LOG_DIR / f".pending-{os.getpid()}-{secrets.token_hex(4)}.jsonl"
+    try:
+        LOG_DIR.mkdir(parents=True, exist_ok=True)
+        return pending, pending.open("w", encoding="utf-8")
+    except OSError as error:
+        raise UsageError(f"cannot write the run's log under {str(LOG_DIR)!r}: {error.strerror}") from None
+
+
+def _named(function: str, handler: Callable[[dict[str, Any]], Any]) -> Callable[[dict[str, Any]], Any]:
+    """Offline, every log line a function writes names it (on Lambda, Powertools adds function_name itself)."""
+    from baton.observability import logger
+
+    def run(event: dict[str, Any]) -> Any:
+        logger.thread_safe_append_keys(**{FUNCTION_KEY: function})
         try:
-            run_id = engine.start(args.workflow, run_input)
-        except InvalidRunInput as error:
-            raise UsageError(str(error)) from None
-        if not args.json:
-            print(f"run {run_id}  workflow {args.workflow}", file=out)
-        record = engine.wait(
-            run_id,
-            timeout_seconds=args.timeout,
-            on_step=None if args.json else lambda step: _print_progress(step, out),
-        )
+            return handler(event)
+        finally:
+            logger.thread_safe_remove_keys([FUNCTION_KEY])
+
+    return run
+
+
+def _run(args: argparse.Namespace) -> int:
+    app, run_input = _check_run(args)
+    try:
+        from baton.local.engine import LocalEngine  # moto is heavy: only `baton run` imports it
+    except ModuleNotFoundError as error:
+        raise UsageError(
+            f"baton run needs the offline extra ({error.name} is missing): pip install 'baton[offline]'"
+        ) from None
+    from baton.observability import logs_to
+    from baton.runs import InvalidRunInput
+    from baton.validate import describe_exception
+
+    out = sys.stdout  # logs_to redirects sys.stdout to the log while the run's functions run
+    pending, log_file = _open_log()
+    log_path: Path | None = None
+    started = time.perf_counter()
+    try:
+        with ExitStack() as stack:
+            stack.enter_context(log_file)
+            stack.enter_context(logs_to(log_file))
+            try:
+                engine = stack.enter_context(LocalEngine(app.config, wrap_handler=_named))
+            except Exception as error:  # an offline fixture of the app failed: nothing has run yet
+                raise UsageError(f"cannot set up the offline deployment: {describe_exception(error)}") from None
+            try:
+                run_id = engine.start(args.workflow, run_input)
+            except InvalidRunInput as error:
+                raise UsageError(str(error)) from None
+            log_path = LOG_DIR / f"{run_id}.jsonl"
+            pending.replace(log_path)  # the open file keeps receiving the run's lines under its new name
+            if not args.json:
+                print(f"run {run_id}  workflow {args.workflow}  log {log_path}", file=out)
+            try:
+                record = engine.wait(
+                    run_id,
+                    timeout_seconds=args.timeout,
+                    on_step=None if args.json else lambda step: _print_progress(step, out),
+                )
+            except TimeoutError:
+                ended = f"baton: run {run_id} did not end within {args.timeout:g} s; its log: {log_path}"
+                print(ended, file=sys.stderr)
+                return 1
+    finally:
+        if log_path is None:
+            pending.unlink(missing_ok=True)
     elapsed = time.perf_counter() - started
     if args.out is not None:
-        args.out.write_text(json.dumps(record.model_dump(mode="json"), indent=2) + "\n")
+        try:
+            args.out.write_text(json.dumps(record.model_dump(mode="json"), indent=2) + "\n")
+        except OSError as error:
+            print(f"baton: cannot write {str(args.out)!r}: {error.strerror}", file=sys.stderr)
+            return 1
     if args.json:
-        print(json.dumps(_summary(record), indent=2), file=out)
+        print(json.dumps(_summary(record, log_path), indent=2), file=out)
     else:
         _print_timeline(record, elapsed, log_path, args.out, out)
-    return 0 if record.status is RunStatus.SUCCEEDED else 1
+    return 0 if record.status.value == "SUCCEEDED" else 1
 
 
 def _steps(record: RunRecord) -> list[TaskOutcome]:
     return sorted(record.steps, key=lambda s: (s.started_at, s.stage, s.index))
 
 
-def _summary(record: RunRecord) -> dict[str, Any]:
+def _summary(record: RunRecord, log_path: Path) -> dict[str, Any]:
     return {
         "run_id": record.run_id,
         "workflow": record.workflow,
@@ -147,6 +467,7 @@ def _summary(record: RunRecord) -> dict[str, Any]:
             for s in _steps(record)
         ],
         "audit_head": record.audit_head,
+        "log_file": str(log_path.resolve()),
     }
 
 
@@ -155,7 +476,7 @@ def _duration_ms(step: TaskOutcome) -> float:
 
 
 def _print_progress(step: TaskOutcome, out: IO[str]) -> None:
-    mark = "ok " if step.status is TaskStatus.SUCCEEDED else "ERR"
+    mark = "ok " if step.status.value == "succeeded" else "ERR"
     retried = f"  ({step.attempts} attempts)" if step.attempts > 1 else ""
     print(f"  [{mark}] stage {step.stage}  {step.agent}{retried}", file=out)
 
@@ -184,16 +505,17 @@ def _print_timeline(record: RunRecord, elapsed: float, log_path: Path, out_path:
 
 
 def _verify(path: Path) -> int:
+    from baton.audit import verify_chain
+
     record = _read_json(path)
     audit = record.get("audit") if isinstance(record, dict) else None
     if not isinstance(audit, list) or not all(isinstance(entry, dict) for entry in audit):
         raise UsageError(f"{str(path)!r} is not a run record (no 'audit' list of records)")
-    try:
-        length = verify_chain(audit, expected_head=record.get("audit_head"))
-    except ChainBroken as broken:
-        print(f"audit chain BROKEN at record {broken.seq}: {broken.reason}")
+    problems = verify_chain(audit, str(record.get("run_id")), str(record.get("workflow")))
+    if problems:
+        print(f"audit chain BROKEN: {problems[0]}")
         return 1
-    print(f"audit chain intact: {length} records, head {record.get('audit_head', '')[:16]}")
+    print(f"audit chain intact: {len(audit)} records, head {str(record.get('audit_head', ''))[:16]}")
     return 0
 
 

@@ -5,14 +5,16 @@ of references to ARNs; the tests and a future `baton inventory` render the same 
 
 Roles (one each):
   agent          its tools' grants (ToolSpec.all_grants(): exact actions, the resource's ARN plus the
-                 reference's suffix, declared conditions), plus the agent runtime's platform access:
-                 read its own TASK#<agent># items, append its own JOURNAL#<agent># items, write its own log
-                 group, send traces.
-  orchestrator   one per workflow: read and write run state in the state table, logs, traces.
-  api            read the state table, create run records (a transaction of PutItems), start executions
-                 of its workflows' state machines, logs, traces.
-  state machine  one per workflow: invoke exactly that workflow's orchestrator and agent functions,
-                 record failed tasks as FAILURE# items, deliver its logs, send traces.
+                 reference's suffix, declared conditions), its own log group, traces. Nothing on the
+                 state table: the state machine hands it its task and records its report.
+  orchestrator   one per workflow: read that workflow's runs, start requests, tasks and journal; write its
+                 runs and tasks (dynamodb:LeadingKeys, patterns from baton.keys); sign audit heads with
+                 that workflow's KMS key; logs, traces.
+  api            create start requests and idempotency items of the workflows it serves, read their runs,
+                 start their executions; logs, traces.
+  state machine  one per workflow: invoke exactly that workflow's orchestrator and agent functions, read
+                 its tasks, record its journal; deliver its logs, send traces.
+  archiver       copy audit records from the state table's stream into the Object Lock archive bucket.
 
 Every resource the catalog declares is encrypted with an AWS managed key (aws/dynamodb,
 aws/secretsmanager, aws/sns) or the service's own key (SQS): those key policies authorise use through the
@@ -22,14 +24,15 @@ would add its kms actions here, derived by the same code.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from baton import keys
 from baton.catalog import AgentSpec, Catalog, Grant, ResourceRef, WorkflowSpec
-from baton.state import FAILURE_KEY_PATTERN, agent_key_patterns
 
 
 class Platform(StrEnum):
@@ -39,6 +42,10 @@ class Platform(StrEnum):
     AGENT_FUNCTION = "agent_function"  # name: the agent
     ORCHESTRATOR_FUNCTION = "orchestrator_function"  # name: the workflow
     STATE_MACHINE = "state_machine"  # name: the workflow
+    AUDIT_KEY = "audit_key"  # name: the workflow (one signing key per workflow)
+    STATE_TABLE_STREAM = "state_table_stream"
+    ARCHIVE_BUCKET = "archive_bucket"
+    ARCHIVE_FAILURES = "archive_failures"  # the archiver's on-failure queue
     OWN_LOG_GROUP = "own_log_group"  # the log group of the function whose role this is
     ANY = "any"  # "*": only where AWS offers no resource-level permission (see `wildcard_reason`)
 
@@ -55,6 +62,8 @@ Ref = ResourceRef | PlatformRef
 
 WILDCARD = "*"
 LEADING_KEYS = "dynamodb:LeadingKeys"
+# where the archiver writes audit records in the archive bucket: audit/<workflow>/<run_id>/<seq>.json
+AUDIT_ARCHIVE_PREFIX = "audit/"
 
 
 class StatementSpec(BaseModel):
@@ -75,6 +84,7 @@ class Component(StrEnum):
     ORCHESTRATOR = "orchestrator"
     API = "api"
     STATE_MACHINE = "state_machine"
+    ARCHIVER = "archiver"
 
 
 class RoleSpec(BaseModel):
@@ -108,6 +118,7 @@ STATES_LOG_DELIVERY_ACTIONS = (
     "logs:PutResourcePolicy",
     "logs:UpdateLogDelivery",
 )
+LIST_STREAMS_REASON = "dynamodb:ListStreams supports no resource-level permissions (the Lambda stream poller calls it)"
 XRAY_REASON = "X-Ray trace segments and telemetry cannot be scoped to a resource (the X-Ray API has no resource ARNs)"
 LOG_DELIVERY_REASON = (
     "Step Functions log delivery (CloudWatch Logs vended-log delivery and resource policy actions) "
@@ -115,8 +126,9 @@ LOG_DELIVERY_REASON = (
 )
 
 
-def _pascal(name: str) -> str:
-    return "".join(part.capitalize() for part in name.split("_"))
+def pascal(name: str) -> str:
+    """A catalog name as logical ids and Sids want it: order_lookup -> OrderLookup, relay-express -> RelayExpress."""
+    return "".join(part.capitalize() for part in re.split(r"[_-]", name))
 
 
 def _leading_keys(*prefixes: str) -> dict[str, dict[str, tuple[str, ...]]]:
@@ -147,7 +159,7 @@ def tool_statements(catalog: Catalog, agent: AgentSpec) -> tuple[StatementSpec, 
             if key in seen:
                 continue
             seen[key] = StatementSpec(
-                sid=f"Tool{_pascal(tool.name)}{index}",
+                sid=f"Tool{pascal(tool.name)}{index}",
                 actions=tuple(sorted(set(grant.actions))),
                 resources=(grant.resource,),
                 conditions=grant.conditions,
@@ -161,37 +173,39 @@ def _grant_key(grant: Grant) -> tuple[tuple[str, ...], ResourceRef, str]:
 
 
 def agent_role(catalog: Catalog, agent: AgentSpec) -> RoleSpec:
-    own_tasks, own_journal = agent_key_patterns(agent.name)
-    platform = (
-        StatementSpec(
-            sid="ReadOwnTasks",
-            actions=("dynamodb:GetItem",),
-            resources=(STATE_TABLE,),
-            conditions=_leading_keys(own_tasks),
-        ),
-        StatementSpec(
-            sid="AppendOwnJournal",
-            actions=("dynamodb:PutItem",),
-            resources=(STATE_TABLE,),
-            conditions=_leading_keys(own_journal),
-        ),
-        _function_logs(),
-        _function_tracing(),
+    return RoleSpec(
+        component=Component.AGENT,
+        name=agent.name,
+        statements=(*tool_statements(catalog, agent), _function_logs(), _function_tracing()),
     )
-    return RoleSpec(component=Component.AGENT, name=agent.name, statements=tool_statements(catalog, agent) + platform)
 
 
 def orchestrator_role(catalog: Catalog, workflow: WorkflowSpec) -> RoleSpec:
     del catalog  # the orchestrator's access does not depend on the workflow's agents
+    name = workflow.name
     return RoleSpec(
         component=Component.ORCHESTRATOR,
-        name=workflow.name,
+        name=name,
         statements=(
+            StatementSpec(
+                sid="ReadRuns",
+                actions=("dynamodb:GetItem", "dynamodb:Query"),
+                resources=(STATE_TABLE,),
+                conditions=_leading_keys(
+                    keys.run_items(name), keys.start_items(name), keys.task_items(name), keys.journal_items(name)
+                ),
+            ),
             # TransactWriteItems is authorised per item, as PutItem
             StatementSpec(
-                sid="RunState",
-                actions=("dynamodb:BatchWriteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"),
+                sid="WriteRuns",
+                actions=("dynamodb:BatchWriteItem", "dynamodb:PutItem"),
                 resources=(STATE_TABLE,),
+                conditions=_leading_keys(keys.run_items(name), keys.task_items(name)),
+            ),
+            StatementSpec(
+                sid="SignAuditHeads",
+                actions=("kms:Sign",),
+                resources=(PlatformRef(kind=Platform.AUDIT_KEY, name=name),),
             ),
             _function_logs(),
             _function_tracing(),
@@ -201,20 +215,34 @@ def orchestrator_role(catalog: Catalog, workflow: WorkflowSpec) -> RoleSpec:
 
 def api_role(catalog: Catalog, workflows: Iterable[WorkflowSpec] | None = None) -> RoleSpec:
     served = tuple(catalog.workflows.values()) if workflows is None else tuple(workflows)
+    names = [w.name for w in served]
     return RoleSpec(
         component=Component.API,
         name="api",
         statements=(
-            # run records are created in a transaction, authorised per item as PutItem
+            # a start request and its idempotency item are written in one transaction, authorised as PutItem
             StatementSpec(
-                sid="RunRecords",
-                actions=("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"),
+                sid="RequestRuns",
+                actions=("dynamodb:PutItem",),
                 resources=(STATE_TABLE,),
+                conditions=_leading_keys(
+                    *(keys.start_items(n) for n in names), *(keys.idempotency_items(n) for n in names)
+                ),
+            ),
+            StatementSpec(
+                sid="ReadRuns",
+                actions=("dynamodb:GetItem", "dynamodb:Query"),
+                resources=(STATE_TABLE,),
+                conditions=_leading_keys(
+                    *(keys.run_items(n) for n in names),
+                    *(keys.start_items(n) for n in names),
+                    *(keys.idempotency_items(n) for n in names),
+                ),
             ),
             StatementSpec(
                 sid="StartRuns",
                 actions=("states:StartExecution",),
-                resources=tuple(PlatformRef(kind=Platform.STATE_MACHINE, name=w.name) for w in served),
+                resources=tuple(PlatformRef(kind=Platform.STATE_MACHINE, name=n) for n in names),
             ),
             _function_logs(),
             _function_tracing(),
@@ -233,10 +261,16 @@ def state_machine_role(catalog: Catalog, workflow: WorkflowSpec) -> RoleSpec:
         statements=(
             StatementSpec(sid="InvokeWorkflowFunctions", actions=("lambda:InvokeFunction",), resources=invoked),
             StatementSpec(
-                sid="RecordFailedTasks",
+                sid="ReadTasks",
+                actions=("dynamodb:GetItem",),
+                resources=(STATE_TABLE,),
+                conditions=_leading_keys(keys.task_items(workflow.name)),
+            ),
+            StatementSpec(
+                sid="RecordAttempts",
                 actions=("dynamodb:PutItem",),
                 resources=(STATE_TABLE,),
-                conditions=_leading_keys(FAILURE_KEY_PATTERN),
+                conditions=_leading_keys(keys.journal_items(workflow.name)),
             ),
             StatementSpec(
                 sid="LogDelivery",
@@ -249,13 +283,54 @@ def state_machine_role(catalog: Catalog, workflow: WorkflowSpec) -> RoleSpec:
     )
 
 
+def archiver_role() -> RoleSpec:
+    return RoleSpec(
+        component=Component.ARCHIVER,
+        name="archiver",
+        statements=(
+            StatementSpec(
+                sid="ReadStateStream",
+                actions=("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"),
+                resources=(PlatformRef(kind=Platform.STATE_TABLE_STREAM),),
+            ),
+            StatementSpec(
+                sid="ListStreams",
+                actions=("dynamodb:ListStreams",),
+                resources=(ANY,),
+                wildcard_reason=LIST_STREAMS_REASON,
+            ),
+            StatementSpec(
+                sid="ReportArchiveFailures",
+                actions=("sqs:SendMessage",),
+                resources=(PlatformRef(kind=Platform.ARCHIVE_FAILURES),),
+            ),
+            StatementSpec(
+                sid="ArchiveAuditRecords",
+                actions=("s3:PutObject",),
+                resources=(PlatformRef(kind=Platform.ARCHIVE_BUCKET, suffix=f"/{AUDIT_ARCHIVE_PREFIX}*"),),
+            ),
+            _function_logs(),
+            _function_tracing(),
+        ),
+    )
+
+
 def all_roles(catalog: Catalog) -> tuple[RoleSpec, ...]:
     """Every role of a deployment of the catalog."""
     roles = [agent_role(catalog, agent) for agent in catalog.agents.values()]
     for workflow in catalog.workflows.values():
         roles += [orchestrator_role(catalog, workflow), state_machine_role(catalog, workflow)]
-    roles.append(api_role(catalog))
+    roles += [api_role(catalog), archiver_role()]
     return tuple(roles)
+
+
+# API operations IAM authorises as other actions: a transaction is authorised per item (Baton's are all puts)
+_AUTHORISED_AS = {("dynamodb", "TransactWriteItems"): ("dynamodb:PutItem",)}
+
+
+def iam_actions_of_call(service: str, operation: str) -> tuple[str, ...]:
+    """The IAM actions an AWS API call needs (botocore's service prefix and operation name in)."""
+    return _AUTHORISED_AS.get((service, operation), (f"{service}:{operation}",))
 
 
 # ---------------------------------------------------------------- rendering

@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
+from baton.keys import RUN_ID_PATTERN
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -86,27 +88,61 @@ class TaskOutcome(Strict):
     error: str | None = None
     started_at: str
     ended_at: str
+    # False when the task's input or a tool it called was untrusted: its error text may carry that data
+    trusted: bool = True
 
 
-class RunView(Strict):
-    """The run's state as the planner receives it (read-only)."""
+class RunView:
+    """The run's state as the planner receives it (read-only).
 
-    run_id: str
-    workflow: str
-    stage: int
-    context: dict[str, ContextEntry]
-    history: list[TaskOutcome]
+    It notes whether the planner read anything untrusted while deciding: parameters of a decision made
+    after such a read are recorded as untrusted, so untrusted data cannot become trusted by passing
+    through a planner's `Task.params`.
+    """
+
+    def __init__(
+        self, run_id: str, workflow: str, stage: int, context: dict[str, ContextEntry], history: list[TaskOutcome]
+    ) -> None:
+        self.run_id = run_id
+        self.workflow = workflow
+        self.stage = stage
+        self._context = dict(context)
+        self._history = list(history)
+        self._read_untrusted = False
+
+    @property
+    def read_untrusted(self) -> bool:
+        """Whether the planner has read an untrusted value or outcome so far."""
+        return self._read_untrusted
+
+    def keys(self) -> list[str]:
+        """The context keys present (names only: reading them taints nothing)."""
+        return sorted(self._context)
+
+    def entry(self, key: str) -> ContextEntry | None:
+        entry = self._context.get(key)
+        if entry is not None and not entry.trusted:
+            self._read_untrusted = True
+        return entry
 
     def value(self, key: str) -> JsonValue:
-        entry = self.context.get(key)
+        entry = self.entry(key)
         return None if entry is None else entry.value
 
     def latest(self, key: str) -> TaskOutcome | None:
         """The most recent outcome of the task whose output key is `key`."""
-        for outcome in reversed(self.history):
+        for outcome in reversed(self._history):
             if outcome.key == key:
+                if not outcome.trusted:
+                    self._read_untrusted = True
                 return outcome
         return None
+
+    def outcomes(self) -> list[TaskOutcome]:
+        """Every task outcome so far, oldest first."""
+        if not all(outcome.trusted for outcome in self._history):
+            self._read_untrusted = True
+        return list(self._history)
 
 
 # ---------------------------------------------------------------- Step Functions contract
@@ -118,11 +154,28 @@ class RunStatus(StrEnum):
     FAILED = "FAILED"
 
 
-class PlanRequest(Strict):
-    """What the state machine sends the orchestrator: the run and the stage it has just finished."""
+RunId = Annotated[str, Field(pattern=RUN_ID_PATTERN)]
+# $$.Execution.Id: the execution ARN (Step Functions names it after the run; Express ARNs add an id)
+ExecutionId = Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:(execution|express):.{1,400}$")]
 
-    run_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,80}$")
+
+class StateFailure(Strict):
+    """What the state machine's Catch caught (error name and cause), passed back to the orchestrator."""
+
+    error: str = Field(max_length=256)
+    cause: str = Field(default="", max_length=32_768)
+
+
+class PlanRequest(Strict):
+    """What the state machine sends the orchestrator: the run, the stage it has just finished, who is asking.
+
+    With `failure`, the Plan state itself failed: the orchestrator closes the run as failed.
+    """
+
+    run_id: RunId
     stage: int = Field(ge=0)
+    execution: ExecutionId
+    failure: StateFailure | None = None
 
 
 class PlanResponse(Strict):
@@ -135,16 +188,27 @@ class PlanResponse(Strict):
     functions: list[str] = Field(default_factory=list)
     tasks: list[int] = Field(default_factory=list)
     max_concurrency: int = 1
+    # attempts per task: the state machine retries an attempt the agent reports as transient
+    max_attempts: int = 3
     expires_at: int = 0
     reason: str = ""
 
 
 class AgentRequest(Strict):
-    """What the state machine sends an agent function: where its task lies in the state table."""
+    """What the state machine sends an agent function: its task's input, read by the state machine itself."""
 
-    run_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,80}$")
+    run_id: RunId
     stage: int = Field(ge=1)
     index: int = Field(ge=0)
+    attempt: int = Field(ge=1, le=10)
+    task_json: str = Field(max_length=400_000)
+
+
+class AgentResult(Strict):
+    """What an agent function returns; the state machine writes `entry_json` to the journal, not the agent."""
+
+    entry_json: str
+    retry: bool
 
 
 CallOutcome = Literal["ok", "denied", "invalid_arguments", "error"]
@@ -166,20 +230,20 @@ class TaskInput(Strict):
     key: str
     payload: dict[str, JsonValue]
     untrusted_keys: list[str]
-    expires_at: int
 
 
 class JournalEntry(Strict):
-    """One attempt of a task, written by the agent (or by the state machine when the attempt crashed)."""
+    """One attempt of a task, as the agent reports it (the state machine records it; the orchestrator checks it)."""
 
     stage: int
     index: int
+    attempt: int
     agent: str
     status: TaskStatus
     started_at: str
     ended_at: str
     output: dict[str, JsonValue] | None = None
-    output_trusted: bool = True
+    output_trusted: bool = False
     tool_calls: list[ToolCallRecord] = Field(default_factory=list)
     error_type: str | None = None
     error: str | None = None

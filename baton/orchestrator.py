@@ -1,53 +1,61 @@
-"""The orchestrator: fold the finished stage into the run's state, ask the planner, guard, commit, answer.
+"""The orchestrator: one invocation per stage of a run.
 
-One invocation per stage. It is the only writer of run state and of the audit chain; agents only
-journal their attempts, which the orchestrator records with provenance here.
+load one snapshot -> fold the finished stage (pure) -> decide (the planner) -> guard (pure) -> commit (one
+transaction, with the new audit head signed). It is the only writer of run state and of the audit chain:
+the API only leaves a start request, the state machine only records what agents report.
 """
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import ValidationError
-
-from baton.audit import AuditChain, AuditKind
+from baton.audit import GENESIS_HASH, AuditChain, AuditKind, HeadSigner, digest
 from baton.catalog import Catalog, WorkflowSpec
+from baton.clock import now_iso
+from baton.fold import ORCHESTRATOR, StageFold, fold_stage
+from baton.guard import guard
 from baton.models import (
     ContextEntry,
     Decision,
     Delegate,
     Fail,
     Finish,
-    JournalEntry,
     PlanRequest,
     PlanResponse,
     RunStatus,
     RunView,
     TaskInput,
-    TaskOutcome,
-    TaskStatus,
-    invalid_fields,
 )
 from baton.observability import count, logger
 from baton.planner import Planner
 from baton.redaction import REDACTOR
-from baton.state import (
-    MAX_VALUE_BYTES,
-    Item,
-    RunMeta,
-    StateError,
-    StateStore,
-    audit_item,
-    context_item,
-    step_item,
-    task_item,
-)
-from baton.tools import now_iso
+from baton.store import Commit, ConcurrentUpdate, RunMeta, RunNotFound, StartRequest, StateError, StateStore
 
-ORCHESTRATOR = "orchestrator"
+# attempts per task: the first, then two retries of an attempt the agent reports as transient
+MAX_ATTEMPTS = 3
+_CLOSE_RETRIES = 3
+
+
+class ForeignExecution(StateError):
+    """An execution other than the one a run belongs to asked to plan it (a replayed or injected start)."""
+
+
+def execution_name(execution: str) -> str:
+    """The name part of an execution ARN (standard: ...:execution:SM:NAME; express: ...:express:SM:NAME:ID)."""
+    return execution.split(":")[7] if execution.count(":") >= 7 else ""
+
+
+@dataclass
+class _Stage:
+    """What one Plan produces before it is committed."""
+
+    meta: RunMeta
+    expected_version: int | None
+    chain: AuditChain
+    context: dict[str, ContextEntry]
+    new_context: dict[str, ContextEntry] = field(default_factory=dict)
 
 
 class Orchestrator:
@@ -58,6 +66,7 @@ class Orchestrator:
         store: StateStore,
         planner: Planner,
         agent_functions: dict[str, str],
+        signer: HeadSigner,
         clock: Callable[[], str] = now_iso,
     ) -> None:
         missing = sorted(set(workflow.agents) - set(agent_functions))
@@ -68,259 +77,283 @@ class Orchestrator:
         self._store = store
         self._planner = planner
         self._functions = agent_functions
+        self._signer = signer
         self._clock = clock
 
-    def plan(self, request: PlanRequest) -> PlanResponse:
-        meta = self._store.load_meta(request.run_id)
-        if meta.workflow != self._workflow.name:
-            raise StateError(f"run {meta.run_id!r} belongs to workflow {meta.workflow!r}")
-        if meta.status is not RunStatus.RUNNING or meta.stage != request.stage:
-            # Step Functions retried a Plan whose first attempt already committed: answer the same again
-            replay = meta.stage == request.stage + 1 or (
-                meta.status is not RunStatus.RUNNING and meta.stage == request.stage
-            )
-            if replay and meta.last_plan is not None:
-                return meta.last_plan
-            raise StateError(f"run {meta.run_id!r} is at stage {meta.stage} ({meta.status}), not {request.stage}")
+    def handle(self, request: PlanRequest) -> PlanResponse:
+        if request.failure is not None:
+            message = REDACTOR.redact(request.failure.error)[:200]
+            return self.close(request.run_id, request.execution, f"orchestration failed: {message}")
+        return self.plan(request)
 
-        chain = AuditChain(meta.run_id, meta.audit_seq, meta.audit_head)
-        items: list[Item] = []
-        context = self._store.load_context(meta.run_id)
-        history = self._store.load_history(meta.run_id)
-        if meta.stage > 0:
-            outcomes = self._fold_stage(meta, chain, items, context)
-            history.extend(outcomes)
-        view = RunView(run_id=meta.run_id, workflow=meta.workflow, stage=meta.stage, context=context, history=history)
-        decision = self._guard(self._decide(view), meta, chain)
-        response, new_meta = self._apply(decision, meta, context, chain, items)
-        items.extend(audit_item(record, meta.expires_at) for record in chain.records)
-        self._store.commit(new_meta, meta.version, items)
+    # ------------------------------------------------------------ one stage
+
+    def plan(self, request: PlanRequest) -> PlanResponse:
+        snapshot = self._store.load_snapshot(request.run_id)
+        now = self._clock()
+        if snapshot.meta is None:
+            stage = self._begin(request, snapshot.start, now)
+        else:
+            meta = snapshot.meta
+            if meta.workflow != self._workflow.name:
+                raise StateError(f"run {meta.run_id!r} belongs to workflow {meta.workflow!r}")
+            if meta.execution != request.execution:
+                self._refuse_foreign(meta, request.execution, now)
+            replayed = self._replayed(meta, request)
+            if replayed is not None:
+                return replayed
+            chain = AuditChain(meta.run_id, meta.workflow, meta.audit_seq, meta.audit_head)
+            stage = _Stage(meta, meta.version, chain, snapshot.context)
+        meta = stage.meta
+        fold = StageFold()
+        if meta.stage > 0 and snapshot.tasks:
+            fold = fold_stage(self._catalog, meta, snapshot.tasks, snapshot.attempts, stage.chain, now)
+            count("TaskFailures", meta.workflow, sum(o.status.value == "failed" for o in fold.outcomes))
+        stage.context.update(fold.context)
+        stage.new_context.update(fold.context)
+        view = RunView(meta.run_id, meta.workflow, meta.stage, stage.context, snapshot.history + fold.outcomes)
+        guarded = guard(self._decide(view), self._workflow, meta.stage)
+        if guarded.denial is not None:
+            stage.chain.append(AuditKind.DENIAL, ORCHESTRATOR, now, stage=meta.stage, reason=guarded.denial)
+            count("Denials", meta.workflow)
+        commit, response = self._apply(guarded.decision, view.read_untrusted, stage, now)
+        commit.steps = fold.outcomes
+        self._store.commit(commit)
         return response
 
-    # ------------------------------------------------------------ stage results -> state
-
-    def _fold_stage(
-        self, meta: RunMeta, chain: AuditChain, items: list[Item], context: dict[str, ContextEntry]
-    ) -> list[TaskOutcome]:
-        tasks = self._store.load_stage_tasks(meta.run_id, meta.stage, meta.stage_agents)
-        by_agent: dict[int, list[JournalEntry]] = {index: [] for index in tasks}
-        by_state_machine: dict[int, list[JournalEntry]] = {index: [] for index in tasks}
-        for raw in self._store.load_journal(meta.run_id, meta.stage, meta.stage_agents):
-            entry = self._agent_entry(raw)
-            if entry is not None and entry.index in by_agent and entry.agent == tasks[entry.index].agent:
-                by_agent[entry.index].append(entry)
-        for raw in self._store.load_failures(meta.run_id, meta.stage):
-            entry = self._state_machine_entry(raw, meta.stage, tasks)
-            if entry is not None:
-                by_state_machine[entry.index].append(entry)
-        outcomes = []
-        for index, task in sorted(tasks.items()):
-            attempts = sorted(by_agent[index], key=lambda e: e.started_at)
-            outcome = self._record_task(meta, chain, items, context, index, task, attempts, by_state_machine[index])
-            items.append(step_item(meta.run_id, outcome, meta.expires_at))
-            outcomes.append(outcome)
-        failed = sum(o.status is TaskStatus.FAILED for o in outcomes)
-        count("TaskFailures", meta.workflow, failed)
-        return outcomes
-
-    def _agent_entry(self, raw: dict[str, Any]) -> JournalEntry | None:
-        try:
-            return JournalEntry.model_validate_json(raw["entry_json"]["S"])
-        except ValidationError:
-            logger.warning("discarded a malformed journal entry", extra={"sk": raw["sk"]["S"]})
-            return None
-
-    def _state_machine_entry(self, raw: dict[str, Any], stage: int, tasks: dict[int, TaskInput]) -> JournalEntry | None:
-        """An entry written by the state machine's Catch: the attempts crashed, timed out or all failed."""
-        _, index, entered_at, _ = raw["sk"]["S"].split("#", 3)
-        task = tasks.get(int(index))
-        if task is None:
-            return None
-        return JournalEntry(
-            stage=stage,
-            index=int(index),
-            agent=task.agent,
-            status=TaskStatus.FAILED,
-            started_at=entered_at,
-            ended_at=entered_at,
-            error_type=raw.get("error", {}).get("S", "States.TaskFailed"),
-            error=_cause_message(raw.get("cause", {}).get("S", "")),
+    def _begin(self, request: PlanRequest, start: StartRequest | None, now: str) -> _Stage:
+        """The run's first Plan: create the run from the API's start request, bound to this execution."""
+        if start is None or request.stage != 0 or start.workflow != self._workflow.name:
+            raise RunNotFound(f"no run {request.run_id!r} of workflow {self._workflow.name!r} to begin")
+        if execution_name(request.execution) != request.run_id:
+            raise ForeignExecution(f"execution {request.execution!r} is not named after run {request.run_id!r}")
+        validated = self._workflow.input_model.model_validate(start.input).model_dump(mode="json")
+        meta = RunMeta(
+            run_id=start.run_id,
+            workflow=start.workflow,
+            status=RunStatus.RUNNING,
+            version=0,
+            stage=0,
+            execution=request.execution,
+            caller=start.caller,
+            audit_seq=0,
+            audit_head=GENESIS_HASH,
+            audit_signature="",
+            audit_key_id=self._signer.key_id,
+            created_at=start.requested_at,
+            updated_at=now,
+            expires_at=start.expires_at,
         )
-
-    def _record_task(
-        self,
-        meta: RunMeta,
-        chain: AuditChain,
-        items: list[Item],
-        context: dict[str, ContextEntry],
-        index: int,
-        task: TaskInput,
-        attempts: list[JournalEntry],
-        catches: list[JournalEntry],
-    ) -> TaskOutcome:
-        entries = attempts or catches
-        for entry in attempts:
-            for call in entry.tool_calls:
-                kind = AuditKind.DENIAL if call.outcome == "denied" else AuditKind.TOOL_CALL
-                detail = call.model_dump(mode="json", exclude={"at"})
-                chain.append(kind, entry.agent, call.at, stage=meta.stage, index=index, **detail)
-        succeeded = next((e for e in reversed(entries) if e.status is TaskStatus.SUCCEEDED), None)
-        now = self._clock()
-        outcome = TaskOutcome(
-            stage=meta.stage,
-            index=index,
-            agent=task.agent,
-            key=task.key,
-            status=TaskStatus.FAILED,
-            attempts=max(len(attempts), 1),
-            started_at=entries[0].started_at if entries else now,
-            ended_at=entries[-1].ended_at if entries else now,
+        chain = AuditChain(meta.run_id, meta.workflow, 0, GENESIS_HASH)
+        chain.append(
+            AuditKind.RUN_STARTED,
+            ORCHESTRATOR,
+            now,
+            input_hash=digest(validated),
+            input_keys=sorted(validated),
+            caller=start.caller,
+            execution=request.execution,
+            idempotency_key=start.idempotency_key is not None,
         )
-        audit = {"stage": meta.stage, "index": index, "key": task.key, "attempts": outcome.attempts}
-        failure: JournalEntry | None = entries[-1] if entries else None
-        if succeeded is not None and succeeded.output is not None:
-            output_problem = self._output_problem(task.agent, succeeded.output)
-            if output_problem is None:
-                value = ContextEntry(
-                    value=succeeded.output,
-                    source=task.agent,
-                    trusted=succeeded.output_trusted,
-                    stage=meta.stage,
-                    recorded_at=now,
-                )
-                context[task.key] = value
-                items.append(context_item(meta.run_id, task.key, value, meta.expires_at))
-                chain.append(AuditKind.TASK_SUCCEEDED, task.agent, now, trusted=succeeded.output_trusted, **audit)
-                return outcome.model_copy(update={"status": TaskStatus.SUCCEEDED, "ended_at": succeeded.ended_at})
-            failure = succeeded.model_copy(update={"error_type": "AgentOutputInvalid", "error": output_problem})
-        error_type = failure.error_type if failure else "NoResult"
-        error = failure.error if failure else "the task left no journal entry"
-        chain.append(AuditKind.TASK_FAILED, task.agent, now, error_type=error_type, error=error, **audit)
-        return outcome.model_copy(update={"error_type": error_type, "error": error})
+        trusted = set(self._workflow.trusted_input_keys)
+        context = {
+            key: ContextEntry(value=value, source="input", trusted=key in trusted, stage=0, recorded_at=now)
+            for key, value in validated.items()
+        }
+        return _Stage(meta, None, chain, dict(context), dict(context))
 
-    def _output_problem(self, agent_name: str, output: dict[str, Any]) -> str | None:
-        """Re-validate what the agent journaled: a compromised agent cannot smuggle other shapes into state."""
+    def _replayed(self, meta: RunMeta, request: PlanRequest) -> PlanResponse | None:
+        """Step Functions retried a Plan whose first attempt committed: answer the same again."""
+        if meta.status is RunStatus.RUNNING and meta.stage == request.stage:
+            return None
+        replay = meta.stage == request.stage + 1 or (
+            meta.status is not RunStatus.RUNNING and meta.stage == request.stage
+        )
+        if replay and meta.last_plan is not None:
+            return meta.last_plan
+        raise StateError(f"run {meta.run_id!r} is at stage {meta.stage} ({meta.status}), not {request.stage}")
+
+    def _refuse_foreign(self, meta: RunMeta, execution: str, now: str) -> None:
+        """Record the attempt in the run's own chain, then refuse: the run keeps its one execution."""
+        chain = AuditChain(meta.run_id, meta.workflow, meta.audit_seq, meta.audit_head)
+        chain.append(
+            AuditKind.ANOMALY, ORCHESTRATOR, now, what="another execution tried to plan this run", execution=execution
+        )
         try:
-            self._catalog.agents[agent_name].output_model.model_validate(output)
-        except ValidationError as error:
-            return "output failed its model: " + invalid_fields(error)
-        return None
+            self._store.commit(
+                Commit(meta=self._advanced(meta, chain, now), expected_version=meta.version, audit=chain.records)
+            )
+        except ConcurrentUpdate:
+            logger.warning("could not record a foreign execution (the run changed meanwhile)")
+        count("Anomalies", meta.workflow)
+        raise ForeignExecution(f"run {meta.run_id!r} belongs to another execution")
 
-    # ------------------------------------------------------------ planner and guardrails
+    # ------------------------------------------------------------ planner
 
-    def _decide(self, view: RunView) -> Decision:
+    def _decide(self, view: RunView) -> object:
         try:
             return self._planner.decide(view)
         except Exception as error:  # a planner bug fails the run, it never leaves it hanging
             logger.exception("planner raised")
             return Fail(reason=REDACTOR.redact(f"planner error: {type(error).__name__}: {error}")[:500])
 
-    def _guard(self, decision: Decision, meta: RunMeta, chain: AuditChain) -> Decision:
-        budgets = self._workflow.budgets
-        if isinstance(decision, Delegate):
-            outside = sorted({t.agent for t in decision.tasks} - set(self._workflow.agents))
-            if outside:
-                return self._deny(meta, chain, f"planner chose agents outside workflow {meta.workflow!r}: {outside}")
-            if len(decision.tasks) > budgets.max_tasks_per_stage:
-                return self._deny(
-                    meta, chain, f"stage of {len(decision.tasks)} tasks exceeds {budgets.max_tasks_per_stage}"
-                )
-            if meta.stage + 1 > budgets.max_stages:
-                return self._deny(meta, chain, f"run exceeded its budget of {budgets.max_stages} stages")
-            keys = [t.output_key for t in decision.tasks]
-            reserved = set(self._workflow.input_model.model_fields)
-            if len(set(keys)) != len(keys) or reserved & set(keys):
-                return self._deny(meta, chain, f"output keys {keys} repeat or overwrite the run's input")
-        if isinstance(decision, Finish) and len(json.dumps(decision.result)) > MAX_VALUE_BYTES:
-            return Fail(reason=f"result is larger than {MAX_VALUE_BYTES} bytes")
-        return decision
-
-    def _deny(self, meta: RunMeta, chain: AuditChain, reason: str) -> Fail:
-        chain.append(AuditKind.DENIAL, ORCHESTRATOR, self._clock(), stage=meta.stage, reason=reason)
-        count("Denials", meta.workflow)
-        return Fail(reason=f"denied: {reason}")
-
-    # ------------------------------------------------------------ decision -> state + answer
+    # ------------------------------------------------------------ decision -> commit + answer
 
     def _apply(
-        self,
-        decision: Decision,
-        meta: RunMeta,
-        context: dict[str, ContextEntry],
-        chain: AuditChain,
-        items: list[Item],
-    ) -> tuple[PlanResponse, RunMeta]:
-        now = self._clock()
-        chain.append(AuditKind.DECISION, ORCHESTRATOR, now, stage=meta.stage, decision=decision.model_dump(mode="json"))
-        update: dict[str, Any] = {"version": meta.version + 1, "updated_at": now}
+        self, decision: Decision, params_untrusted: bool, stage: _Stage, now: str
+    ) -> tuple[Commit, PlanResponse]:
+        meta, chain = stage.meta, stage.chain
+        update: dict[str, Any] = {}
+        tasks: dict[int, TaskInput] = {}
         if isinstance(decision, Delegate):
-            stage = meta.stage + 1
+            chain.append(
+                AuditKind.DECISION,
+                ORCHESTRATOR,
+                now,
+                stage=meta.stage,
+                decision="delegate",
+                tasks=[
+                    {"agent": t.agent, "key": t.output_key, "params_hash": digest(t.params)} for t in decision.tasks
+                ],
+                params_trusted=not params_untrusted,
+                reason_hash=digest(decision.reason),
+            )
+            next_stage = meta.stage + 1
             functions: list[str] = []
             task_functions: list[int] = []
             for index, task in enumerate(decision.tasks):
-                agent = self._catalog.agents[task.agent]
-                given = [k for k in agent.context_keys if k in context]
-                untrusted = [k for k in given if not context[k].trusted]
-                payload = {k: context[k].value for k in given} | dict(task.params)
-                task_input = TaskInput(
-                    agent=agent.name,
-                    key=task.output_key,
-                    payload=payload,
-                    untrusted_keys=untrusted,
-                    expires_at=meta.expires_at,
+                tasks[index] = self._task_input(
+                    task.agent, task.output_key, task.params, params_untrusted, stage.context
                 )
-                items.append(task_item(meta.run_id, stage, index, task_input, meta.expires_at))
                 chain.append(
                     AuditKind.DELEGATION,
                     ORCHESTRATOR,
                     now,
-                    stage=stage,
+                    stage=next_stage,
                     index=index,
-                    agent=agent.name,
+                    agent=task.agent,
                     key=task.output_key,
-                    context_keys=given,
-                    untrusted_keys=untrusted,
+                    untrusted_keys=tasks[index].untrusted_keys,
+                    input_hash=digest(tasks[index].payload),
                 )
-                function = self._functions[agent.name]
+                function = self._functions[task.agent]
                 if function not in functions:
                     functions.append(function)
                 task_functions.append(functions.index(function))
             response = PlanResponse(
                 run_id=meta.run_id,
-                stage=stage,
+                stage=next_stage,
                 kind="delegate",
                 functions=functions,
                 tasks=task_functions,
                 max_concurrency=min(self._workflow.budgets.max_concurrency, len(decision.tasks)),
+                max_attempts=MAX_ATTEMPTS,
                 expires_at=meta.expires_at,
             )
-            update |= {"stage": stage, "stage_agents": sorted({t.agent for t in decision.tasks})}
+            update = {"stage": next_stage, "stage_tasks": len(tasks)}
             count("StagesDelegated", meta.workflow)
-            count("TasksDelegated", meta.workflow, len(decision.tasks))
+            count("TasksDelegated", meta.workflow, len(tasks))
         elif isinstance(decision, Finish):
-            chain.append(AuditKind.RUN_SUCCEEDED, ORCHESTRATOR, now, stage=meta.stage)
+            chain.append(AuditKind.DECISION, ORCHESTRATOR, now, stage=meta.stage, decision="finish")
+            chain.append(
+                AuditKind.RUN_SUCCEEDED, ORCHESTRATOR, now, stage=meta.stage, result_hash=digest(decision.result)
+            )
             response = PlanResponse(run_id=meta.run_id, stage=meta.stage, kind="finish")
-            update |= {"status": RunStatus.SUCCEEDED, "result": decision.result}
+            update = {"status": RunStatus.SUCCEEDED, "result": decision.result}
             count("RunsSucceeded", meta.workflow)
         else:
-            chain.append(AuditKind.RUN_FAILED, ORCHESTRATOR, now, stage=meta.stage, reason=decision.reason)
-            response = PlanResponse(run_id=meta.run_id, stage=meta.stage, kind="fail", reason=decision.reason)
-            update |= {"status": RunStatus.FAILED, "reason": decision.reason}
-            count("RunsFailed", meta.workflow)
-        update |= {"last_plan": response, "audit_seq": chain.last_seq, "audit_head": chain.head}
-        return response, meta.model_copy(update=update)
+            chain.append(AuditKind.DECISION, ORCHESTRATOR, now, stage=meta.stage, decision="fail")
+            response = self._failed(meta, chain, decision.reason, now)
+            update = {"status": RunStatus.FAILED, "reason": decision.reason}
+        new_meta = self._advanced(meta.model_copy(update=update | {"last_plan": response}), chain, now)
+        commit = Commit(
+            meta=new_meta,
+            expected_version=stage.expected_version,
+            context=stage.new_context,
+            tasks=tasks,
+            audit=chain.records,
+        )
+        return commit, response
 
+    def _task_input(
+        self,
+        agent_name: str,
+        key: str,
+        params: dict[str, Any],
+        params_untrusted: bool,
+        context: dict[str, ContextEntry],
+    ) -> TaskInput:
+        """Only the context keys the agent declares, plus the planner's params, each with its provenance."""
+        agent = self._catalog.agents[agent_name]
+        given = [k for k in agent.context_keys if k in context]
+        untrusted = {k for k in given if not context[k].trusted}
+        if params_untrusted:
+            untrusted |= set(params)
+        return TaskInput(
+            agent=agent.name,
+            key=key,
+            payload={k: context[k].value for k in given} | dict(params),
+            untrusted_keys=sorted(untrusted),
+        )
 
-def _cause_message(cause: str) -> str:
-    """Step Functions wraps a Lambda error as JSON {errorType, errorMessage}; keep only the message."""
-    try:
-        parsed = json.loads(cause)
-    except json.JSONDecodeError:
-        return REDACTOR.redact(cause)[:500]
-    if isinstance(parsed, dict):
-        return REDACTOR.redact(str(parsed.get("errorMessage", "")))[:500]
-    return REDACTOR.redact(cause)[:500]
+    def _failed(self, meta: RunMeta, chain: AuditChain, reason: str, now: str) -> PlanResponse:
+        chain.append(AuditKind.RUN_FAILED, ORCHESTRATOR, now, stage=meta.stage, reason_hash=digest(reason))
+        count("RunsFailed", meta.workflow)
+        return PlanResponse(run_id=meta.run_id, stage=meta.stage, kind="fail", reason=reason)
 
+    def _advanced(self, meta: RunMeta, chain: AuditChain, now: str) -> RunMeta:
+        """The run record after `chain`'s new records: next version, new head, the head's signature."""
+        return meta.model_copy(
+            update={
+                "version": meta.version + 1,
+                "updated_at": now,
+                "audit_seq": chain.last_seq,
+                "audit_head": chain.head,
+                "audit_signature": chain.sign(self._signer, final=meta.status is not RunStatus.RUNNING),
+                "audit_key_id": self._signer.key_id,
+            }
+        )
 
-def expires_at_for(workflow: WorkflowSpec, now: float | None = None) -> int:
-    return int((now or time.time()) + workflow.run_retention_days * 86400)
+    # ------------------------------------------------------------ closing a run whose execution failed
+
+    def close(self, run_id: str, execution: str, reason: str) -> PlanResponse:
+        """Fail a run whose execution failed, timed out or was stopped, so no run is left RUNNING.
+
+        Idempotent, and only for the run's own execution (a foreign execution's failure changes nothing).
+        """
+        for _ in range(_CLOSE_RETRIES):
+            snapshot = self._store.load_snapshot(run_id)
+            now = self._clock()
+            meta = snapshot.meta
+            if meta is None:
+                if snapshot.start is None or execution_name(execution) != run_id:
+                    return PlanResponse(run_id=run_id, stage=0, kind="fail", reason=f"no run {run_id!r} to close")
+                stage = self._begin(PlanRequest(run_id=run_id, stage=0, execution=execution), snapshot.start, now)
+            elif meta.execution != execution:
+                return PlanResponse(run_id=run_id, stage=meta.stage, kind="fail", reason="not this run's execution")
+            elif meta.status is not RunStatus.RUNNING:
+                return meta.last_plan or PlanResponse(
+                    run_id=run_id, stage=meta.stage, kind="fail", reason=meta.reason or ""
+                )
+            else:
+                chain = AuditChain(meta.run_id, meta.workflow, meta.audit_seq, meta.audit_head)
+                stage = _Stage(meta, meta.version, chain, snapshot.context)
+            response = self._failed(stage.meta, stage.chain, reason, now)
+            new_meta = self._advanced(
+                stage.meta.model_copy(update={"status": RunStatus.FAILED, "reason": reason, "last_plan": response}),
+                stage.chain,
+                now,
+            )
+            try:
+                self._store.commit(
+                    Commit(
+                        meta=new_meta,
+                        expected_version=stage.expected_version,
+                        context=stage.new_context,
+                        audit=stage.chain.records,
+                    )
+                )
+            except ConcurrentUpdate:
+                continue
+            return response
+        raise ConcurrentUpdate(f"run {run_id!r} kept changing while it was being closed")

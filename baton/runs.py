@@ -1,23 +1,26 @@
-"""Starting runs and reading them back: shared by the API function and the offline CLI."""
+"""Starting runs and reading them back: shared by the API function and the offline engine.
+
+Starting a run writes only a start request (and an idempotency item) and starts the execution named after
+the run; the orchestrator's first Plan creates the run from it. So the API's role can create requests but
+never touch a run's state.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import json
-import secrets
 import time
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, JsonValue, ValidationError
 
-from baton.audit import GENESIS_HASH, AuditChain, AuditKind, canonical_json
+from baton import keys
+from baton.audit import digest
 from baton.catalog import Catalog
+from baton.clock import expires_at_for, now_iso
 from baton.models import ContextEntry, RunStatus, TaskOutcome, invalid_fields
-from baton.orchestrator import ORCHESTRATOR, expires_at_for
-from baton.state import Item, RunMeta, StateStore, audit_item, check_size, context_item
-from baton.tools import now_iso
+from baton.store import SCHEMA_VERSION, RunNotFound, StartRequest, StateStore
 
 
 class InvalidRunInput(ValueError):
@@ -38,7 +41,7 @@ class ExecutionStarter:
     def start(self, workflow: str, run_id: str) -> None:
         arn = self._state_machines.get(workflow)
         if arn is None:
-            raise InvalidRunInput(f"workflow {workflow!r} is not deployed here")
+            raise InvalidRunInput(f"workflow {workflow!r} is not deployed here", ["workflow"])
         try:
             self._sfn.start_execution(
                 stateMachineArn=arn, name=run_id, input=json.dumps({"run_id": run_id, "stage": 0})
@@ -48,9 +51,11 @@ class ExecutionStarter:
                 raise
 
 
-def new_run_id() -> str:
-    """Sortable by start time, unguessable, and a valid Step Functions execution name."""
-    return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(6)}"
+@dataclass(frozen=True)
+class StartedRun:
+    run_id: str
+    workflow: str
+    repeated: bool  # an idempotent repeat of an earlier request
 
 
 class RunStarter:
@@ -59,97 +64,93 @@ class RunStarter:
         self._store = store
         self._executions = executions
 
-    def start(self, workflow_name: str, raw_input: Any, idempotency_key: str | None = None) -> RunMeta:
+    def start(self, workflow_name: str, raw_input: Any, caller: str, idempotency_key: str | None = None) -> StartedRun:
         workflow = self._catalog.workflows.get(workflow_name)
         if workflow is None:
             raise InvalidRunInput(f"unknown workflow {workflow_name!r}", ["workflow"])
         try:
-            validated = workflow.input_model.model_validate(raw_input)
+            validated = workflow.input_model.model_validate(raw_input).model_dump(mode="json")
         except ValidationError as error:
             fields = invalid_fields(error)
             raise InvalidRunInput(
                 f"input for {workflow_name!r} is invalid: {fields}", [f.strip() for f in fields.split(",")]
             ) from None
-        run_id = new_run_id()
-        now = now_iso()
-        expires_at = expires_at_for(workflow, time.time())
-        items: list[Item] = []
-        for key, value in validated.model_dump(mode="json").items():
-            entry = ContextEntry(
-                value=value, source="input", trusted=key in workflow.trusted_input_keys, stage=0, recorded_at=now
-            )
-            check_size(f"input field {key!r}", entry.model_dump_json())
-            items.append(context_item(run_id, key, entry, expires_at))
-        chain = AuditChain(run_id, 0, GENESIS_HASH)
-        chain.append(
-            AuditKind.RUN_STARTED,
-            ORCHESTRATOR,
-            now,
+        request = StartRequest(
+            run_id=keys.new_run_id(workflow.name),
             workflow=workflow.name,
-            input_keys=sorted(type(validated).model_fields),
+            input=validated,
+            caller=caller,
             idempotency_key=idempotency_key,
+            requested_at=now_iso(),
+            expires_at=expires_at_for(workflow.run_retention_days, time.time()),
         )
-        items.extend(audit_item(record, expires_at) for record in chain.records)
-        meta = RunMeta(
-            run_id=run_id,
-            workflow=workflow.name,
-            status=RunStatus.RUNNING,
-            version=1,
-            stage=0,
-            audit_seq=chain.last_seq,
-            audit_head=chain.head,
-            created_at=now,
-            updated_at=now,
-            expires_at=expires_at,
-        )
-        idempotency = None
-        if idempotency_key is not None:
-            request_hash = hashlib.sha256(canonical_json(validated.model_dump(mode="json")).encode()).hexdigest()
-            idempotency = (idempotency_key, request_hash)
-        stored = self._store.create_run(meta, items, idempotency)
-        repeat = stored.run_id != run_id
-        if (
-            stored.status is RunStatus.RUNNING
-            and stored.stage == 0
-            and not (repeat and workflow.execution == "express")
-        ):
+        idempotency = None if idempotency_key is None else (idempotency_key, digest(validated))
+        run_id = self._store.put_start(request, idempotency)
+        repeated = run_id != request.run_id
+        if not (repeated and workflow.execution == "express"):
             # Standard executions are named after the run, so starting again on an idempotent repeat is harmless
             # and covers a first request that stored the run and died before starting it. Express executions
             # are not deduplicated by name: a repeat must not start a second one.
-            self._executions.start(workflow.name, stored.run_id)
-        return stored
+            self._executions.start(workflow.name, run_id)
+        return StartedRun(run_id=run_id, workflow=workflow.name, repeated=repeated)
 
 
 class RunRecord(BaseModel):
-    """Everything about one run: what `--out` writes and `GET /runs/{run_id}` summarises."""
+    """Everything about one run: what `--out` writes, `baton audit verify` checks, and `GET /runs/{id}` summarises."""
 
     model_config = ConfigDict(extra="forbid")
 
+    schema_version: int = SCHEMA_VERSION
     run_id: str
     workflow: str
     status: RunStatus
     result: dict[str, JsonValue] | None
     reason: str | None
+    caller: str
     created_at: str
     updated_at: str
     steps: list[TaskOutcome]
     context: dict[str, ContextEntry]
     audit_head: str
+    audit_key_id: str
     audit: list[dict[str, JsonValue]]
 
 
 def read_run(store: StateStore, run_id: str, with_audit: bool = True) -> RunRecord:
-    meta = store.load_meta(run_id)
+    meta = store.find_meta(run_id)
+    if meta is None:
+        start = store.load_start(run_id)
+        if start is None:
+            raise RunNotFound(f"run {run_id!r} does not exist")
+        # requested, not yet begun by its orchestrator
+        return RunRecord(
+            run_id=run_id,
+            workflow=start.workflow,
+            status=RunStatus.RUNNING,
+            result=None,
+            reason=None,
+            caller=start.caller,
+            created_at=start.requested_at,
+            updated_at=start.requested_at,
+            steps=[],
+            context={},
+            audit_head="",
+            audit_key_id="",
+            audit=[],
+        )
     return RunRecord(
+        schema_version=meta.schema_version,
         run_id=meta.run_id,
         workflow=meta.workflow,
         status=meta.status,
         result=meta.result,
         reason=meta.reason,
+        caller=meta.caller,
         created_at=meta.created_at,
         updated_at=meta.updated_at,
         steps=sorted(store.load_history(run_id), key=lambda o: (o.stage, o.index)),
         context=store.load_context(run_id),
         audit_head=meta.audit_head,
+        audit_key_id=meta.audit_key_id,
         audit=store.load_audit(run_id, meta.audit_seq) if with_audit else [],
     )

@@ -7,18 +7,21 @@ function's own environment and the moto-backed clients. Nothing else differs.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from baton.agent_runner import AgentRunner
+from baton.archive import AuditArchiver
 from baton.aws import AwsClients
-from baton.catalog import ToolSpec
+from baton.catalog import Catalog, ToolSpec
 from baton.config import catalog_from_env
-from baton.http import HttpTransport, UrllibTransport
+from baton.http import HttpTransport, PinnedTransport
 from baton.orchestrator import Orchestrator
 from baton.planner import load_planner
 from baton.runs import ExecutionStarter, RunStarter
 from baton.secrets import SecretsBroker
 from baton.settings import Settings, SettingsError
-from baton.state import StateStore
+from baton.signing import KmsHeadSigner
+from baton.state import DynamoStateStore
 from baton.tools import ToolContext
 
 
@@ -27,13 +30,16 @@ def build_orchestrator(env: Mapping[str, str], clients: AwsClients) -> Orchestra
     catalog = catalog_from_env(env)
     if settings.workflow is None:
         raise SettingsError("the orchestrator needs BATON_WORKFLOW")
+    if settings.audit_key is None:
+        raise SettingsError("the orchestrator needs BATON_AUDIT_KEY (the workflow's audit signing key)")
     workflow = catalog.workflow(settings.workflow)
     return Orchestrator(
         catalog=catalog,
         workflow=workflow,
-        store=StateStore(clients.client("dynamodb"), settings.state_table),
+        store=DynamoStateStore(clients.client("dynamodb"), settings.state_table),
         planner=load_planner(workflow),
         agent_functions=settings.agent_functions,
+        signer=KmsHeadSigner(clients.client("kms"), settings.audit_key),
     )
 
 
@@ -51,16 +57,31 @@ def build_agent_runner(
         {name: settings.resources[name] for name in secret_names if name in settings.resources},
         settings.secrets_max_age_seconds,
     )
-    transport = http_transport or UrllibTransport()
+    transport = http_transport or PinnedTransport()
 
     def make_context(tool: ToolSpec, run_id: str) -> ToolContext:
         return ToolContext(tool, run_id, settings.resources, clients, broker, transport)
 
-    return AgentRunner(catalog, agent, StateStore(clients.client("dynamodb"), settings.state_table), make_context)
+    return AgentRunner(catalog, agent, make_context)
 
 
-def build_run_starter(env: Mapping[str, str], clients: AwsClients) -> tuple[RunStarter, StateStore]:
+@dataclass(frozen=True)
+class ApiServices:
+    catalog: Catalog
+    starter: RunStarter
+    store: DynamoStateStore
+
+
+def build_api(env: Mapping[str, str], clients: AwsClients) -> ApiServices:
     settings = Settings.from_env(env)
-    store = StateStore(clients.client("dynamodb"), settings.state_table)
+    catalog = catalog_from_env(env)
+    store = DynamoStateStore(clients.client("dynamodb"), settings.state_table)
     executions = ExecutionStarter(clients.client("stepfunctions"), settings.state_machines)
-    return RunStarter(catalog_from_env(env), store, executions), store
+    return ApiServices(catalog, RunStarter(catalog, store, executions), store)
+
+
+def build_archiver(env: Mapping[str, str], clients: AwsClients) -> AuditArchiver:
+    settings = Settings.from_env(env)
+    if settings.archive_bucket is None:
+        raise SettingsError("the archiver needs BATON_ARCHIVE_BUCKET")
+    return AuditArchiver(clients.client("s3"), settings.archive_bucket)

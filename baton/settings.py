@@ -20,6 +20,10 @@ ENV_RESOURCES = "BATON_RESOURCES"
 # JSON object: workflow name -> state machine ARN (api)
 ENV_STATE_MACHINES = "BATON_STATE_MACHINES"
 ENV_SECRETS_MAX_AGE = "BATON_SECRETS_MAX_AGE_SECONDS"
+# the KMS key (ARN) the orchestrator signs its workflow's audit heads with
+ENV_AUDIT_KEY = "BATON_AUDIT_KEY"
+# the Object Lock bucket the archiver copies audit records into
+ENV_ARCHIVE_BUCKET = "BATON_ARCHIVE_BUCKET"
 # comma-separated dotted paths of the catalog(s) this function serves (see baton.config)
 ENV_CATALOG = "BATON_CATALOG"
 
@@ -38,6 +42,8 @@ class Settings(BaseModel):
     agent_functions: dict[str, str] = Field(default_factory=dict)
     resources: dict[str, str] = Field(default_factory=dict)
     state_machines: dict[str, str] = Field(default_factory=dict)
+    audit_key: str | None = None
+    archive_bucket: str | None = None
     secrets_max_age_seconds: int = Field(default=300, ge=0, le=3600)
 
     @classmethod
@@ -65,6 +71,8 @@ class Settings(BaseModel):
                 agent_functions=mapping(ENV_AGENT_FUNCTIONS),
                 resources=mapping(ENV_RESOURCES),
                 state_machines=mapping(ENV_STATE_MACHINES),
+                audit_key=env.get(ENV_AUDIT_KEY) or None,
+                archive_bucket=env.get(ENV_ARCHIVE_BUCKET) or None,
                 secrets_max_age_seconds=int(env.get(ENV_SECRETS_MAX_AGE, "300")),
             )
         except (ValidationError, ValueError) as error:
@@ -78,6 +86,10 @@ class Settings(BaseModel):
             env[ENV_WORKFLOW] = self.workflow
         if self.agent:
             env[ENV_AGENT] = self.agent
+        if self.audit_key:
+            env[ENV_AUDIT_KEY] = self.audit_key
+        if self.archive_bucket:
+            env[ENV_ARCHIVE_BUCKET] = self.archive_bucket
         for name, value in (
             (ENV_AGENT_FUNCTIONS, self.agent_functions),
             (ENV_RESOURCES, self.resources),

@@ -9,14 +9,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from baton.aws import AwsClients
 from baton.catalog import AgentSpec, Catalog, SideEffect, ToolSpec, resolve
-from baton.http import HttpClient, HttpTransport
+from baton.clock import now_iso
+from baton.http import EgressDenied, HttpClient, HttpTransport
 from baton.models import CallOutcome, ToolCallRecord, invalid_fields
 from baton.redaction import REDACTOR
 from baton.secrets import SecretsBroker
@@ -44,10 +44,6 @@ class ToolArgumentsInvalid(AgentError):
 
 class RetryableToolError(Exception):
     """Raised by tool implementations for transient failures worth retrying."""
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 class ToolContext:
@@ -90,11 +86,17 @@ class ToolContext:
         return self._secrets.get(name)
 
     def http(self) -> HttpClient:
-        return HttpClient(self.tool.egress, self._http_transport)
+        return HttpClient(self.tool.egress, self._http_transport, follow_redirects=self.tool.follow_redirects)
 
 
 class ToolBox:
-    """The tools an agent may call, and the record of every call it made."""
+    """The tools an agent may call, and the record of every call it made.
+
+    Taint: the task is tainted from the moment it calls a tool whose output is untrusted, whatever that
+    call's outcome (an error message can carry the remote party's words as well as a result can). An
+    irreversible tool then refuses to run, as it does when the task's inputs are untrusted, unless the tool
+    declares why untrusted arguments are safe for it (`untrusted_arguments_allowed`).
+    """
 
     def __init__(
         self,
@@ -111,14 +113,18 @@ class ToolBox:
         self._max_calls = max_calls
         self.records: list[ToolCallRecord] = []
         self.denied = False
-        self.output_trusted = inputs_trusted
+        self.tainted = False
+
+    @property
+    def output_trusted(self) -> bool:
+        return self._inputs_trusted and not self.tainted
 
     def call(self, tool_name: str, **arguments: Any) -> Any:
         started = time.perf_counter()
         at = now_iso()
 
         def record(outcome: CallOutcome, args: dict[str, Any], detail: str = "") -> None:
-            safe_args = json.loads(REDACTOR.redact(json.dumps(args, default=str)))
+            safe_args = REDACTOR.redact_json(json.loads(json.dumps(args, default=str)))
             self.records.append(
                 ToolCallRecord(
                     tool=tool_name,
@@ -147,16 +153,17 @@ class ToolBox:
             record("invalid_arguments", {"keys": sorted(arguments)}, f"invalid: {fields}")
             raise ToolArgumentsInvalid(f"tool {tool_name!r} rejected its arguments: {fields}") from None
         dumped = args.model_dump(mode="json")
-        if (
-            spec.side_effect is SideEffect.IRREVERSIBLE
-            and not self._inputs_trusted
-            and spec.untrusted_arguments_allowed is None
-        ):
-            raise deny(f"irreversible tool {tool_name!r} refuses arguments derived from untrusted data")
+        if spec.side_effect is SideEffect.IRREVERSIBLE and spec.untrusted_arguments_allowed is None:
+            if not self._inputs_trusted:
+                raise deny(f"irreversible tool {tool_name!r} refuses arguments derived from untrusted input")
+            if self.tainted:
+                raise deny(f"irreversible tool {tool_name!r} refuses to run after this task read untrusted data")
         implementation: Callable[[BaseModel, ToolContext], Any] = resolve(spec.implementation)
+        if not spec.output_trusted:
+            self.tainted = True  # from the call on, whatever its outcome
         try:
             result = implementation(args, self._make_context(spec))
-        except ToolDenied as error:
+        except (ToolDenied, EgressDenied) as error:  # a refused resource, secret or destination is a denial
             self.denied = True
             record("denied", dumped, str(error))
             raise
@@ -164,6 +171,4 @@ class ToolBox:
             record("error", dumped, f"{type(error).__name__}: {error}")
             raise
         record("ok", dumped)
-        if not spec.output_trusted:
-            self.output_trusted = False
         return result

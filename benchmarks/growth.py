@@ -23,11 +23,10 @@ def bench_growth(lengths: tuple[int, ...] = LENGTHS) -> dict[str, Any]:
     meter = Meter()
     out: dict[str, Any] = {}
     with LocalEngine(CATALOG, wrap_handler=meter.wrap, on_call=meter.on_call) as engine:
-        starter = meter.api_starter(engine)
         for steps in lengths:
             started = time.perf_counter()
             usage, record = measure_run(
-                engine, meter, starter, "loop", {"steps": steps, "payload_bytes": PAYLOAD_BYTES}, timeout=3600
+                engine, meter, "loop", {"steps": steps, "payload_bytes": PAYLOAD_BYTES}, timeout=3600
             )
             out[str(steps)] = {
                 "status": record.status.value,
@@ -47,10 +46,9 @@ def bench_growth(lengths: tuple[int, ...] = LENGTHS) -> dict[str, Any]:
 def bench_scale(tasks: int = SCALE_TASKS) -> dict[str, Any]:
     meter = Meter()
     with LocalEngine(CATALOG, wrap_handler=meter.wrap, on_call=meter.on_call) as engine:
-        starter = meter.api_starter(engine)
         started = time.perf_counter()
         usage, record = measure_run(
-            engine, meter, starter, "loop", {"steps": 1, "width": tasks, "payload_bytes": PAYLOAD_BYTES}, timeout=3600
+            engine, meter, "loop", {"steps": 1, "width": tasks, "payload_bytes": PAYLOAD_BYTES}, timeout=3600
         )
         wall = time.perf_counter() - started
     succeeded = sum(step.status.value == "succeeded" for step in record.steps)

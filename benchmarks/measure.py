@@ -14,14 +14,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
-
-from baton.aws import AwsClients
-from baton.local.engine import REGION, STATE_TABLE, AwsCallDetail, LocalEngine
+from baton.local.engine import AwsCallDetail, LocalEngine
 from baton.local.moto_patches import Handler
-from baton.runs import RunStarter
-from baton.runtime import build_run_starter
-from baton.settings import Settings
 
 KB = 1024
 _WRITES = {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"}
@@ -77,6 +71,11 @@ class Usage:
         return sum(n for k, n in self.calls.items() if k.startswith("secretsmanager:"))
 
     @property
+    def commits(self) -> int:
+        """The orchestrator's commits: each signs its audit head once."""
+        return self.calls["kms:Sign"]
+
+    @property
     def sts_calls(self) -> int:
         return sum(n for k, n in self.calls.items() if k.startswith("sts:"))
 
@@ -113,19 +112,6 @@ class Meter:
                     self._durations.append((function, (time.perf_counter() - started) * 1000))
 
         return timed
-
-    def api_starter(self, engine: LocalEngine) -> RunStarter:
-        """A RunStarter like the API function's, whose writes are metered as the function 'baton-api'."""
-
-        def observe(service: str, operation: str, params: dict[str, Any]) -> None:
-            self.on_call(AwsCallDetail("baton-api", service, operation, params, {}))
-
-        env = Settings(
-            state_table=STATE_TABLE, catalog=engine.app.config.env_value, state_machines=engine.state_machines
-        ).to_env()
-        clients = AwsClients(boto3.Session(region_name=REGION), observer=observe)
-        starter, _ = build_run_starter(env, clients)
-        return starter
 
     def mark(self) -> tuple[int, int]:
         with self._lock:
@@ -213,8 +199,13 @@ def _count_history(usage: Usage, events: list[dict[str, Any]]) -> None:
                 usage.orchestrator_invocations += 1
             else:
                 usage.agent_invocations += 1
+        elif details["resourceType"] == "dynamodb" and details.get("resource") == "getItem":
+            # the state machine reads a task's input for its agent (strongly consistent; a task item is small)
+            usage.ddb_read_requests += 1
+            usage.ddb_rru += 1
+            usage.calls["states:dynamodb:getItem"] += 1
         elif details["resourceType"] == "dynamodb":
-            # the state machine's own write (a caught failure recorded in the journal)
+            # the state machine's own write: an agent's report or a caught crash, recorded in the journal
             size = item_size(parameters.get("Item", {}))
             usage.ddb_write_requests += 1
             usage.ddb_items_written += 1
@@ -231,9 +222,10 @@ def _count_history(usage: Usage, events: list[dict[str, Any]]) -> None:
 
 
 def measure_run(
-    engine: LocalEngine, meter: Meter, starter: RunStarter, workflow: str, run_input: Any, timeout: float = 600
+    engine: LocalEngine, meter: Meter, workflow: str, run_input: Any, timeout: float = 600
 ) -> tuple[Usage, Any]:
+    """One run, started as the API function starts it (its calls are metered as the function 'baton-api')."""
     mark = meter.mark()
-    run_id = starter.start(workflow, run_input).run_id
+    run_id = engine.start(workflow, run_input)
     record = engine.wait(run_id, timeout_seconds=timeout)
     return meter.usage_since(mark, engine, run_id, workflow), record

@@ -1,7 +1,8 @@
 """The soak: many refund runs, offline, with a share of agent invocations faulted; nothing may be lost.
 
-Checked for every run: it ends SUCCEEDED, or FAILED with a reason (its META in the state table, not only
-the execution, has left RUNNING); its audit chain verifies up to the head the run recorded. Checked for
+Checked for every run: it ends SUCCEEDED, or FAILED with a reason (its run record in the state table, not
+only the execution, has left RUNNING: no run is ever left RUNNING once its execution ends); its audit trail
+verifies against the workflow's signing key (every head signed, the last one final). Checked for
 the whole soak: the fake payment provider never holds two refunds for one payment, never refunds an order
 the policy refuses, and every refund a run reports is the one in the provider's ledger.
 
@@ -21,11 +22,11 @@ from typing import IO, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from baton.audit import ChainBroken, verify_chain
 from baton.local.engine import LocalEngine
 from baton.local.faults import FaultInjector, soak_plan
 from baton.models import RunStatus
 from baton.observability import logs_to
+from baton.verification import verify_record
 from refund_app.offline import FakePaymentProvider
 
 Expectation = Literal["eligible", "window_expired", "needs_review", "provider_outage", "unknown_order"]
@@ -151,6 +152,7 @@ def run_soak(
     cases = soak_cases(runs)
     seed_orders(engine, cases)
     provider: FakePaymentProvider = engine.fixtures["refund"]
+    public_key = engine.public_key("refund")
     report = SoakReport(runs=runs)
     results: list[tuple[SoakCase, str, dict[str, Any] | None]] = []
     started = time.perf_counter()
@@ -165,10 +167,10 @@ def run_soak(
                 report.left_running.append(run_id)
             if meta.status is RunStatus.FAILED and not meta.reason:
                 report.failed_without_reason.append(run_id)
-            try:
-                report.audit_records += verify_chain(record.audit, expected_head=record.audit_head)
-            except ChainBroken as broken:
-                report.broken_chains.append(f"{run_id}: {broken}")
+            verification = verify_record(record.model_dump(mode="json"), public_key)
+            report.audit_records += verification.records
+            if not verification.ok:
+                report.broken_chains.append(f"{run_id}: {verification.problems[0]}")
             outcome = str(record.result.get("outcome")) if record.result else f"failed ({case.expect})"
             report.outcomes[outcome] += 1
             results.append((case, run_id, record.result))

@@ -7,15 +7,24 @@ Context:
   baton:stack=NAME     the stack's name (default: "Baton")
   baton:bundle=false   ship sources without pip-installed dependencies (tests; never for deployment)
   baton:retain=false   destroy tables, secrets and log groups with the stack (development accounts)
+  baton:pip-index-url=URL  the index the Lambda dependencies are fetched from (default: https://pypi.org/simple)
+  baton:wheelhouse=DIR     fetch them from a directory of wheels instead, with no index (both: hash-checked)
+
+Every IAM action of the catalog and of the roles derived from it must be a real IAM action: an unknown one
+fails the synthesis with one line naming each (baton.iam_actions).
 """
 
 from __future__ import annotations
 
+import sys
+
 from aws_cdk import App, RemovalPolicy, Validations
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
-from baton.config import AppConfig, app_config
-from baton.infra.bundling import FunctionCode
+from baton.catalog import CatalogError
+from baton.config import AppConfig, app_config, load_app
+from baton.iam_actions import check_actions
+from baton.infra.bundling import FunctionCode, PackageSource
 from baton.infra.stacks.baton_stack import BatonStack
 
 STACK_NAME = "Baton"
@@ -31,11 +40,13 @@ def _flag(app: App, name: str, default: bool) -> bool:
 def build_app(app: App | None = None, catalog: str | AppConfig | None = None) -> tuple[App, BatonStack]:
     app = app or App()
     retain = _flag(app, "baton:retain", default=True)
+    config = catalog if isinstance(catalog, AppConfig) else app_config(catalog)
+    check_actions(load_app(config).catalog)
     stack = BatonStack(
         app,
         str(app.node.try_get_context("baton:stack") or STACK_NAME),
-        catalog=catalog if isinstance(catalog, AppConfig) else app_config(catalog),
-        code=FunctionCode(bundle=_flag(app, "baton:bundle", default=True)),
+        catalog=config,
+        code=FunctionCode(bundle=_flag(app, "baton:bundle", default=True), source=PackageSource.from_context(app.node)),
         removal_policy=RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY,
         description="Baton: agents, orchestration, state and API of the workflow catalog",
     )
@@ -44,7 +55,10 @@ def build_app(app: App | None = None, catalog: str | AppConfig | None = None) ->
 
 
 def main() -> None:
-    app, _ = build_app()
+    try:
+        app, _ = build_app()
+    except CatalogError as error:  # an unknown IAM action, a malformed catalog: one line, no traceback
+        sys.exit(f"baton: {error}")
     app.synth()
 
 

@@ -1,16 +1,16 @@
 """LocalEngine: the whole deployment, offline, in one process.
 
-moto plays DynamoDB, Secrets Manager, SSM, SQS, SNS, STS, Lambda and Step Functions. moto's Step
-Functions interpreter executes statemachines/orchestration.asl.json itself; when it invokes a function,
-the real handler of that orchestrator or agent runs in-process with that function's own environment and
-its own boto3 session (whose AWS calls are recorded, to compare with the IAM derived for the agent).
+moto plays DynamoDB, Secrets Manager, SSM, SQS, SNS, KMS, STS, Lambda and Step Functions. moto's Step
+Functions interpreter executes statemachines/orchestration.asl.json itself; when it invokes a function, the
+real handler of that orchestrator or agent runs in-process with that function's own environment and its own
+boto3 session (whose AWS calls are recorded, to compare with the IAM derived for the function).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -21,26 +21,25 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from baton.api import handle_request
+from baton import keys
 from baton.aws import AwsClients
-from baton.catalog import ResourceKind, ResourceSpec, resolve
+from baton.catalog import resolve
 from baton.config import AppConfig, app_config, load_app
-from baton.functions.agent import handler as agent_handler
-from baton.functions.orchestrator import handler as orchestrator_handler
-from baton.http import HttpTransport
+from baton.functions.orchestrator.handler import STATUS_CHANGE
 from baton.local import moto_patches
+from baton.local.functions import API_FUNCTION, orchestrator_function_name
 from baton.local.http import LocalHttpTransport
+from baton.local.provisioning import STATE_TABLE, HandlerWrapper, Provisioner
 from baton.models import RunStatus, TaskOutcome
 from baton.runs import RunRecord, read_run
-from baton.runtime import build_agent_runner, build_orchestrator, build_run_starter
+from baton.runtime import build_api
 from baton.settings import Settings
-from baton.statemachine import render_definition
+from baton.signing import public_key_pem
 
-AGENT_HANDLER = "baton.functions.agent.handler.handler"
-ORCHESTRATOR_HANDLER = "baton.functions.orchestrator.handler.handler"
-API_HANDLER = "baton.functions.api.handler.handler"
 REGION = "us-east-1"
-STATE_TABLE = "baton-state"
+ACCOUNT = "123456789012"
+# who starts runs offline (the API would take it from the request's SigV4 identity)
+LOCAL_CALLER = f"arn:aws:iam::{ACCOUNT}:user/baton-local"
 _FAKE_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -77,59 +76,19 @@ class AwsCallDetail:
 CallHook = Callable[[AwsCallDetail], None]
 
 
-def create_state_table(ddb: Any, name: str) -> None:
-    """The state table as the infrastructure defines it: pk/sk strings, on demand, TTL on expires_at."""
-    ddb.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    ddb.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"})
-
-
-def in_process_handler(
-    handler_path: str, env: dict[str, str], clients: AwsClients, http: HttpTransport
-) -> moto_patches.Handler:
-    """What a deployed function with this Lambda handler and environment runs, built to run in-process."""
-    if handler_path == AGENT_HANDLER:
-        runner = build_agent_runner(env, clients, http)
-        return lambda event: agent_handler.handle(event, runner)
-    if handler_path == ORCHESTRATOR_HANDLER:
-        orchestrator = build_orchestrator(env, clients)
-        return lambda event: orchestrator_handler.handle(event, orchestrator)
-    if handler_path == API_HANDLER:
-        starter, store = build_run_starter(env, clients)
-        return lambda event: handle_request(event, starter, store)
-    raise ValueError(f"no in-process handler for {handler_path!r}")
-
-
-def agent_function_name(agent: str) -> str:
-    return f"baton-agent-{agent}".replace("_", "-")
-
-
-def orchestrator_function_name(workflow: str) -> str:
-    return f"baton-orchestrator-{workflow}".replace("_", "-")
-
-
 class LocalEngine:
     """Context manager: provisions the catalog in moto on enter, tears everything down on exit."""
 
     def __init__(
         self,
         catalog: str | AppConfig | None = None,
-        wrap_handler: Callable[[str, moto_patches.Handler], moto_patches.Handler] | None = None,
+        wrap_handler: HandlerWrapper | None = None,
         on_call: CallHook | None = None,
     ) -> None:
         config = catalog if isinstance(catalog, AppConfig) else app_config(catalog)
         self.app = load_app(config)
         self.catalog = self.app.catalog
         self.http = LocalHttpTransport()
-        self.physical_ids: dict[str, str] = {}
-        self.state_machines: dict[str, str] = {}
         self.fixtures: dict[str, Any] = {}
         self.aws_calls: list[AwsCall] = []
         self._calls_lock = threading.Lock()
@@ -152,7 +111,18 @@ class LocalEngine:
         try:
             self._session = boto3.Session(region_name=REGION)
             self.clients = AwsClients(self._session)
-            self._provision()
+            provisioner = Provisioner(self.app, self.clients, self._recording_clients, self.http, self._wrap)
+            self.deployment = provisioner.provision()
+            self.physical_ids = self.deployment.physical_ids
+            self.state_machines = self.deployment.state_machines
+            api = Settings(
+                state_table=STATE_TABLE, catalog=self.app.config.env_value, state_machines=self.state_machines
+            )
+            services = build_api(api.to_env(), self._recording_clients(API_FUNCTION))
+            self.starter, self.store = services.starter, services.store
+            for workflow in self.catalog.workflows.values():
+                if workflow.offline_fixture:
+                    self.fixtures[workflow.name] = resolve(workflow.offline_fixture)(self)
         except BaseException:
             self.__exit__(None, None, None)
             raise
@@ -171,83 +141,6 @@ class LocalEngine:
             else:
                 os.environ[key] = old
 
-    # ------------------------------------------------------------ provisioning from the catalog
-
-    def _provision(self) -> None:
-        create_state_table(self.clients.client("dynamodb"), STATE_TABLE)
-        for resource in self.catalog.resources.values():
-            self.physical_ids[resource.name] = self._create_resource(resource)
-        iam = self.clients.client("iam")
-        role_arn = iam.create_role(RoleName="baton-local", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-        agent_functions: dict[str, str] = {}
-        for agent in self.catalog.agents.values():
-            resource_ids = {r.name: self.physical_ids[r.name] for r in self.catalog.resources_of(agent)}
-            catalog = self.app.source_of_agent(agent.name)
-            env = Settings(state_table=STATE_TABLE, catalog=catalog, agent=agent.name, resources=resource_ids).to_env()
-            name = agent_function_name(agent.name)
-            agent_functions[agent.name] = self._deploy_function(name, AGENT_HANDLER, role_arn, env)
-        sfn = self.clients.client("stepfunctions")
-        for workflow in self.catalog.workflows.values():
-            functions = {a: agent_functions[a] for a in workflow.agents}
-            catalog = self.app.source_of_workflow(workflow.name)
-            env = Settings(
-                state_table=STATE_TABLE, catalog=catalog, workflow=workflow.name, agent_functions=functions
-            ).to_env()
-            name = orchestrator_function_name(workflow.name)
-            arn = self._deploy_function(name, ORCHESTRATOR_HANDLER, role_arn, env)
-            definition = render_definition({"OrchestratorFunctionArn": arn, "StateTableName": STATE_TABLE})
-            self.state_machines[workflow.name] = sfn.create_state_machine(
-                name=f"baton-{workflow.name}".replace("_", "-"),
-                definition=definition,
-                roleArn=role_arn,
-                type=workflow.execution.upper(),
-            )["stateMachineArn"]
-        api_env = Settings(
-            state_table=STATE_TABLE, catalog=self.app.config.env_value, state_machines=self.state_machines
-        ).to_env()
-        self.starter, self.store = build_run_starter(api_env, self.clients)
-        for workflow in self.catalog.workflows.values():
-            if workflow.offline_fixture:
-                self.fixtures[workflow.name] = resolve(workflow.offline_fixture)(self)
-
-    def _create_resource(self, resource: ResourceSpec) -> str:
-        name = resource.name
-        if resource.kind is ResourceKind.TABLE:
-            keys = [(resource.partition_key, "HASH")] + ([(resource.sort_key, "RANGE")] if resource.sort_key else [])
-            self.clients.client("dynamodb").create_table(
-                TableName=name,
-                KeySchema=[{"AttributeName": k, "KeyType": t} for k, t in keys],
-                AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k, _ in keys],
-                BillingMode="PAY_PER_REQUEST",
-            )
-            return name
-        if resource.kind is ResourceKind.SECRET:
-            created = self.clients.client("secretsmanager").create_secret(
-                Name=name, SecretString=secrets.token_urlsafe(24)
-            )
-            return str(created["ARN"])
-        if resource.kind is ResourceKind.QUEUE:
-            return str(self.clients.client("sqs").create_queue(QueueName=name)["QueueUrl"])
-        if resource.kind is ResourceKind.TOPIC:
-            return str(self.clients.client("sns").create_topic(Name=name)["TopicArn"])
-        parameter = f"/baton/{name}"
-        self.clients.client("ssm").put_parameter(Name=parameter, Value=resource.value or "", Type="String")
-        return parameter
-
-    def _deploy_function(self, name: str, handler_path: str, role_arn: str, env: dict[str, str]) -> str:
-        """A moto Lambda function configured as CDK configures it, whose invocations run its real handler."""
-        created = self.clients.client("lambda").create_function(
-            FunctionName=name,
-            Runtime="python3.13",
-            Role=role_arn,
-            Handler=handler_path,
-            Code={"ZipFile": b"offline"},
-            Environment={"Variables": env},
-        )
-        handler = in_process_handler(handler_path, env, self._recording_clients(name), self.http)
-        moto_patches.register(name, self._wrap(name, handler))
-        return str(created["FunctionArn"])
-
     def _recording_clients(self, function: str) -> AwsClients:
         def observe(service: str, operation: str, _params: dict[str, Any]) -> None:
             with self._calls_lock:
@@ -264,8 +157,14 @@ class LocalEngine:
 
     # ------------------------------------------------------------ running
 
-    def start(self, workflow: str, run_input: Any, idempotency_key: str | None = None) -> str:
-        return self.starter.start(workflow, run_input, idempotency_key).run_id
+    def start(
+        self, workflow: str, run_input: Any, idempotency_key: str | None = None, caller: str = LOCAL_CALLER
+    ) -> str:
+        return self.starter.start(workflow, run_input, caller, idempotency_key).run_id
+
+    def execution_arn(self, run_id: str) -> str:
+        machine = self.state_machines[keys.workflow_of(run_id)]
+        return machine.replace(":stateMachine:", ":execution:") + f":{run_id}"
 
     def wait(
         self,
@@ -273,30 +172,55 @@ class LocalEngine:
         timeout_seconds: float = 120,
         on_step: Callable[[TaskOutcome], None] | None = None,
     ) -> RunRecord:
-        """Poll until the execution ends; report each step as the orchestrator records it."""
-        sfn = self.clients.client("stepfunctions")
-        workflow = self.store.load_meta(run_id).workflow
-        execution_arn = self.state_machines[workflow].replace(":stateMachine:", ":execution:") + f":{run_id}"
+        """Poll until the run's execution ends; report each step as the orchestrator records it."""
         seen: set[tuple[int, int]] = set()
-        deadline = time.monotonic() + timeout_seconds
-        while True:
-            execution = sfn.describe_execution(executionArn=execution_arn)
-            if on_step is not None:
-                for outcome in sorted(self.store.load_history(run_id), key=lambda o: (o.stage, o.index)):
-                    if (outcome.stage, outcome.index) not in seen:
-                        seen.add((outcome.stage, outcome.index))
-                        on_step(outcome)
-            if execution["status"] != "RUNNING":
-                break
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"run {run_id} still running after {timeout_seconds} s")
-            time.sleep(0.02)
+
+        def report_steps() -> None:
+            if on_step is None:
+                return
+            for outcome in sorted(self.store.load_history(run_id), key=lambda o: (o.stage, o.index)):
+                if (outcome.stage, outcome.index) not in seen:
+                    seen.add((outcome.stage, outcome.index))
+                    on_step(outcome)
+
+        execution_arn = self.execution_arn(run_id)
+        execution = self.wait_for_execution(execution_arn, timeout_seconds, report_steps)
+        report_steps()
         record = read_run(self.store, run_id)
         if record.status is RunStatus.RUNNING:
-            # the execution ended without the orchestrator closing the run (an infrastructure failure)
-            cause = execution.get("cause") or execution.get("error") or execution["status"]
-            record = record.model_copy(update={"status": RunStatus.FAILED, "reason": f"execution ended: {cause}"})
+            # what the execution-status rule does on AWS (moto's EventBridge cannot target Lambda)
+            self.reconcile(execution_arn, str(execution["status"]))
+            record = read_run(self.store, run_id)
         return record
+
+    def wait_for_execution(
+        self, execution_arn: str, timeout_seconds: float = 120, on_poll: Callable[[], None] | None = None
+    ) -> dict[str, Any]:
+        """Poll an execution until it leaves RUNNING; its final description."""
+        sfn = self.clients.client("stepfunctions")
+        deadline = time.monotonic() + timeout_seconds
+        while True:
+            execution: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
+            if execution["status"] != "RUNNING":
+                return execution
+            if on_poll is not None:
+                on_poll()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"execution {execution_arn} still running after {timeout_seconds} s")
+            time.sleep(0.02)
+
+    def reconcile(self, execution_arn: str, status: str) -> None:
+        """Deliver a "Step Functions Execution Status Change" event to the run's orchestrator function."""
+        name = execution_arn.split(":")[7]
+        machine = execution_arn.replace(":execution:", ":stateMachine:").rsplit(":", 1)[0]
+        event = {
+            "source": "aws.states",
+            "detail-type": STATUS_CHANGE,
+            "detail": {"executionArn": execution_arn, "stateMachineArn": machine, "name": name, "status": status},
+        }
+        self.clients.client("lambda").invoke(
+            FunctionName=orchestrator_function_name(keys.workflow_of(name)), Payload=json.dumps(event).encode()
+        )
 
     def run(self, workflow: str, run_input: Any, **wait_options: Any) -> RunRecord:
         return self.wait(self.start(workflow, run_input), **wait_options)
@@ -305,3 +229,7 @@ class LocalEngine:
         """For fixtures that stand in for the other side of a secret (a fake provider checking its API key)."""
         value = self.clients.client("secretsmanager").get_secret_value(SecretId=self.physical_ids[name])
         return str(value["SecretString"])
+
+    def public_key(self, workflow: str) -> bytes:
+        """The PEM public key of a workflow's audit signing key (what `baton audit verify` checks with)."""
+        return public_key_pem(self.clients.client("kms"), self.deployment.audit_keys[workflow])

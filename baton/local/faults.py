@@ -14,11 +14,11 @@ Kinds of fault, and what each stands for on AWS:
                     out, so its answer is lost: "Sandbox.Timedout", retried; the retry repeats the work
   throttle          Lambda refuses the invocation before the handler runs:
                     "Lambda.TooManyRequestsException", retried
-  malformed_output  the handler does its work, and what it journaled is then replaced by an output
-                    that fails the agent's output model (a buggy or compromised agent writing its
-                    journal directly); only the orchestrator's re-validation stands in its way
+  malformed_output  the handler does its work, and the report it returns is then replaced by one whose
+                    output fails the agent's output model (a buggy or compromised agent); only the
+                    orchestrator's re-validation stands in its way
   duplicate         the same request is delivered twice (at-least-once delivery): the handler runs
-                    twice, both attempts journal, the second answer is returned
+                    twice, the second answer is returned (and recorded by the state machine)
 """
 
 from __future__ import annotations
@@ -31,13 +31,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-import boto3
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from baton.local.functions import agent_of
 from baton.local.moto_patches import Handler
-from baton.state import journal_pk
+from baton.models import AgentResult, JournalEntry
 
-AGENT_FUNCTION_PREFIX = "baton-agent-"
 MALFORMED_MARKER = "injected_fault"
 
 
@@ -121,15 +120,12 @@ def _uniform(*parts: object) -> float:
 class FaultInjector:
     """`wrap_handler` for LocalEngine. Records every fault it injects (`injections`, `counts`)."""
 
-    def __init__(self, plan: FaultPlan, state_table: str = "baton-state", region: str = "us-east-1") -> None:
+    def __init__(self, plan: FaultPlan) -> None:
         self.plan = plan
         self.injections: list[Injection] = []
         self.deliveries = 0
-        self._state_table = state_table
-        self._region = region
         self._lock = threading.Lock()
         self._seen: Counter[tuple[str, int, int]] = Counter()
-        self._ddb: Any = None
 
     @property
     def counts(self) -> Counter[FaultKind]:
@@ -137,9 +133,9 @@ class FaultInjector:
             return Counter(i.kind for i in self.injections)
 
     def __call__(self, function_name: str, handler: Handler) -> Handler:
-        if not function_name.startswith(AGENT_FUNCTION_PREFIX):
+        agent = agent_of(function_name)
+        if agent is None:
             return handler  # the orchestrator is not an agent: its faults are the state machine's Retry
-        agent = function_name.removeprefix(AGENT_FUNCTION_PREFIX).replace("-", "_")
         faults = self.plan.for_agent(agent)
         if faults is None or faults.rate == 0:
             return handler
@@ -161,67 +157,34 @@ class FaultInjector:
                 return handler(event)
             with self._lock:
                 self.injections.append(Injection(agent, run_id, stage, index, delivery, kind))
-            return self._inject(kind, handler, event, agent, run_id, stage, index)
+            return _inject(kind, handler, event)
 
         return invoke
 
-    def _inject(
-        self,
-        kind: FaultKind,
-        handler: Handler,
-        event: dict[str, Any],
-        agent: str,
-        run_id: str,
-        stage: int,
-        index: int,
-    ) -> Any:
-        if kind is FaultKind.EXCEPTION:
-            raise InjectedFault("injected fault: the handler crashed")
-        if kind is FaultKind.THROTTLE:
-            raise InjectedThrottle("injected fault: Rate Exceeded.")
-        if kind is FaultKind.TIMEOUT:
-            handler(event)
-            raise InjectedTimeout("injected fault: Task timed out")
-        if kind is FaultKind.DUPLICATE:
-            handler(event)
-            return handler(event)
-        before = self._journal_keys(agent, run_id, stage, index)
-        result = handler(event)
-        for sort_key in self._journal_keys(agent, run_id, stage, index) - before:
-            self._corrupt(agent, run_id, sort_key)
-        return result
 
-    # ------------------------------------------------------------ malformed output: rewrite the journal
+def _inject(kind: FaultKind, handler: Handler, event: dict[str, Any]) -> Any:
+    if kind is FaultKind.EXCEPTION:
+        raise InjectedFault("injected fault: the handler crashed")
+    if kind is FaultKind.THROTTLE:
+        raise InjectedThrottle("injected fault: Rate Exceeded.")
+    if kind is FaultKind.TIMEOUT:
+        handler(event)
+        raise InjectedTimeout("injected fault: Task timed out")
+    if kind is FaultKind.DUPLICATE:
+        handler(event)
+        return handler(event)
+    return _malformed(handler(event))
 
-    def _client(self) -> Any:
-        with self._lock:
-            if self._ddb is None:
-                self._ddb = boto3.Session(region_name=self._region).client("dynamodb")
-            return self._ddb
 
-    def _journal_keys(self, agent: str, run_id: str, stage: int, index: int) -> set[str]:
-        response = self._client().query(
-            TableName=self._state_table,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues={":pk": {"S": journal_pk(agent, run_id)}, ":prefix": {"S": f"{stage}#{index}#"}},
-            ConsistentRead=True,
-            ProjectionExpression="sk",
-        )
-        return {item["sk"]["S"] for item in response.get("Items", [])}
-
-    def _corrupt(self, agent: str, run_id: str, sort_key: str) -> None:
-        from baton.models import JournalEntry  # the journal's own model, so only the output is wrong
-
-        key = {"pk": {"S": journal_pk(agent, run_id)}, "sk": {"S": sort_key}}
-        item = self._client().get_item(TableName=self._state_table, Key=key, ConsistentRead=True).get("Item")
-        if item is None or "entry_json" not in item:
-            return
-        entry = JournalEntry.model_validate_json(item["entry_json"]["S"])
-        if entry.output is None:
-            return
-        malformed = {**entry.output, MALFORMED_MARKER: "this field is in no output model"}
-        item["entry_json"] = {"S": entry.model_copy(update={"output": malformed}).model_dump_json()}
-        self._client().put_item(TableName=self._state_table, Item=item)
+def _malformed(answer: Any) -> Any:
+    """The same report with an output no output model accepts (the report itself stays well-formed)."""
+    result = AgentResult.model_validate(answer)
+    entry = JournalEntry.model_validate_json(result.entry_json)
+    if entry.output is None:
+        return answer
+    malformed = {**entry.output, MALFORMED_MARKER: "this field is in no output model"}
+    entry_json = entry.model_copy(update={"output": malformed}).model_dump_json()
+    return result.model_copy(update={"entry_json": entry_json}).model_dump(mode="json")
 
 
 def soak_plan(rate: float = 0.2, seed: int = 0) -> FaultPlan:

@@ -12,6 +12,12 @@ FakeService = Callable[[HttpRequest], HttpResponse]
 
 
 class LocalHttpTransport:
+    """Routes each request to the fake serving its hostname and returns the fake's answer as it is.
+
+    A 3xx goes back to HttpClient like any other answer: following it (after re-checking the allowlist) is the
+    client's decision, so fakes get the same redirect policy as the real network.
+    """
+
     def __init__(self) -> None:
         self._services: dict[str, FakeService] = {}
         self._lock = threading.Lock()

@@ -18,15 +18,15 @@ def _runner() -> AgentRunner:
     return build_agent_runner(os.environ, AwsClients())
 
 
-def handle(event: dict[str, Any], runner: AgentRunner) -> dict[str, str]:
+def handle(event: dict[str, Any], runner: AgentRunner) -> dict[str, Any]:
     request = AgentRequest.model_validate(event)
-    with correlated(request.run_id, stage=request.stage, task=request.index):
-        receipt = runner.run(request)
-        logger.info("task attempt succeeded")
-        return receipt
+    with correlated(request.run_id, stage=request.stage, task=request.index, attempt=request.attempt):
+        result = runner.run(request)
+        logger.info("task attempt reported", extra={"retry": result.retry})
+        return result.model_dump(mode="json")
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-def handler(event: dict[str, Any], context: Any) -> dict[str, str]:
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return handle(event, _runner())

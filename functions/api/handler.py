@@ -9,18 +9,19 @@ from typing import Any
 from baton.api import handle_request
 from baton.aws import AwsClients
 from baton.observability import logger, tracer
-from baton.runs import RunStarter
-from baton.runtime import build_run_starter
-from baton.state import StateStore
+from baton.runtime import ApiServices, build_api
 
 
 @cache
-def _services() -> tuple[RunStarter, StateStore]:
-    return build_run_starter(os.environ, AwsClients())
+def _services() -> ApiServices:
+    return build_api(os.environ, AwsClients())
+
+
+def handle(event: dict[str, Any], services: ApiServices) -> dict[str, Any]:
+    return handle_request(event, services.catalog, services.starter, services.store)
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    starter, store = _services()
-    return handle_request(event, starter, store)
+    return handle(event, _services())

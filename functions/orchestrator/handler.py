@@ -1,4 +1,9 @@
-"""Orchestrator Lambda: one invocation per stage of a run (see baton.orchestrator)."""
+"""Orchestrator Lambda: one invocation per stage of a run (see baton.orchestrator).
+
+It also receives the "Step Functions Execution Status Change" events of its workflow's executions that
+failed, timed out or were aborted (an EventBridge rule), and closes their runs, so that no run is left
+RUNNING whatever stopped its execution.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,23 @@ import os
 from functools import cache
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from baton.aws import AwsClients
 from baton.models import PlanRequest
 from baton.observability import correlated, logger, tracer
 from baton.orchestrator import Orchestrator
 from baton.runtime import build_orchestrator
+
+STATUS_CHANGE = "Step Functions Execution Status Change"
+
+
+class _ExecutionDetail(BaseModel):
+    model_config = ConfigDict(extra="ignore")  # an AWS event: read what is needed, ignore the rest
+
+    execution_arn: str = Field(alias="executionArn")
+    name: str
+    status: str
 
 
 @cache
@@ -19,9 +36,15 @@ def _orchestrator() -> Orchestrator:
 
 
 def handle(event: dict[str, Any], orchestrator: Orchestrator) -> dict[str, Any]:
+    if event.get("detail-type") == STATUS_CHANGE:
+        detail = _ExecutionDetail.model_validate(event.get("detail"))
+        with correlated(detail.name):
+            response = orchestrator.close(detail.name, detail.execution_arn, f"execution {detail.status}")
+            logger.info("execution ended outside the run", extra={"status": detail.status})
+            return response.model_dump(mode="json")
     request = PlanRequest.model_validate(event)
     with correlated(request.run_id, stage=request.stage):
-        response = orchestrator.plan(request)
+        response = orchestrator.handle(request)
         logger.info("stage planned", extra={"kind": response.kind, "next_stage": response.stage})
         return response.model_dump(mode="json")
 

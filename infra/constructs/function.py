@@ -26,8 +26,19 @@ POWERTOOLS_ENV = {
 }
 
 
+# who invokes each kind of function (synchronously, or through an event source with its own failure handling)
+_INVOKERS = {
+    "api": "by API Gateway",
+    "agent": "by its workflow's state machine, whose Retry/Catch records failures",
+    "orchestrator": "by its workflow's state machine, whose Catch closes the run; the execution-status rule "
+    "invokes it asynchronously with its own retries and dead-letter queue",
+    "archiver": "by its event source mapping on the state table's stream, which retries and sends what still "
+    "fails to its own on-failure queue",
+}
+
+
 class BatonFunction(Construct):
-    """One Lambda function of kind agent, orchestrator or api (handler: functions.<kind>.handler.handler)."""
+    """One Lambda function of kind agent, orchestrator, api or archiver (baton.functions.<kind>.handler.handler)."""
 
     def __init__(
         self,
@@ -40,6 +51,7 @@ class BatonFunction(Construct):
         code: FunctionCode,
         role_spec: Callable[[], RoleSpec],
         resolve: Callable[[Ref], str],
+        role_name: str | None = None,
         environment: Mapping[str, str],
         log_retention: logs.RetentionDays,
         removal_policy: RemovalPolicy,
@@ -56,7 +68,12 @@ class BatonFunction(Construct):
             return resolve(ref)
 
         self.derived_role = DerivedRole(
-            self, "Execution", spec=role_spec(), service="lambda.amazonaws.com", resolve=resolve_own
+            self,
+            "Execution",
+            spec=role_spec(),
+            service="lambda.amazonaws.com",
+            resolve=resolve_own,
+            role_name=role_name,
         )
         self.function = lambda_.Function(
             self,
@@ -78,11 +95,7 @@ class BatonFunction(Construct):
             self.function,
             "Serverless-LambdaDLQ",
             f"the {kind} function is only invoked synchronously ("
-            + (
-                "by API Gateway"
-                if kind == "api"
-                else "by its workflow's state machine, whose Retry/Catch records failures"
-            )
+            + _INVOKERS[kind]
             + "), so a dead-letter queue for asynchronous invocations would never receive anything",
         )
         pinned = (

@@ -1,11 +1,18 @@
-"""One workflow's orchestration: its orchestrator function and the state machine that runs it."""
+"""One workflow's orchestration: its audit signing key, its orchestrator function, the state machine that
+runs it, and the rule that closes runs whose execution ended outside the orchestrator's hands."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
@@ -13,6 +20,7 @@ from baton.catalog import Catalog, WorkflowSpec
 from baton.iam import Platform, PlatformRef, Ref, orchestrator_role, state_machine_role
 from baton.infra.bundling import FunctionCode
 from baton.infra.constructs.function import BatonFunction
+from baton.infra.constructs.nag import acknowledge
 from baton.infra.constructs.roles import DerivedRole
 from baton.settings import Settings
 from baton.statemachine import DEFINITION_FILE
@@ -36,10 +44,24 @@ class WorkflowOrchestration(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.workflow = workflow
+        # a fixed name, so that the key policy can name the role without depending on it (the role's own
+        # policy names the key: a reference both ways would be a dependency cycle)
+        orchestrator_role_name = _role_name(Stack.of(self).stack_name, workflow.name)
+        self.audit_key = _audit_key(self, workflow.name, orchestrator_role_name)
         functions = {agent: agent_function_arns[agent] for agent in workflow.agents}
         settings = Settings(
-            state_table=state_table_name, catalog=catalog_source, workflow=workflow.name, agent_functions=functions
+            state_table=state_table_name,
+            catalog=catalog_source,
+            workflow=workflow.name,
+            agent_functions=functions,
+            audit_key=self.audit_key.key_arn,
         )
+
+        def resolve_key(ref: Ref) -> str:
+            if isinstance(ref, PlatformRef) and ref.kind is Platform.AUDIT_KEY:
+                return self.audit_key.key_arn
+            return resolve(ref)
+
         self.orchestrator = BatonFunction(
             self,
             "Orchestrator",
@@ -48,7 +70,8 @@ class WorkflowOrchestration(Construct):
             description=f"Baton orchestrator of workflow {workflow.name}",
             code=code,
             role_spec=lambda: orchestrator_role(catalog, workflow),
-            resolve=resolve,
+            resolve=resolve_key,
+            role_name=orchestrator_role_name,
             environment=settings.to_env(),
             log_retention=log_retention,
             removal_policy=removal_policy,
@@ -92,3 +115,112 @@ class WorkflowOrchestration(Construct):
                 sfn.StateMachineType.EXPRESS if workflow.execution == "express" else sfn.StateMachineType.STANDARD
             ),
         )
+        self.reconcile_rule, self.reconcile_dead_letters = self._reconcile_rule()
+
+    def _reconcile_rule(self) -> tuple[events.Rule, sqs.Queue]:
+        """Executions that failed, timed out or were stopped from outside: the orchestrator closes their runs."""
+        dead_letters = sqs.Queue(
+            self,
+            "ReconcileDeadLetters",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        acknowledge(
+            dead_letters,
+            "AwsSolutions-SQS3",
+            "this queue is the dead-letter queue of the execution-status rule's target; it has no DLQ of its own",
+        )
+        acknowledge(
+            dead_letters,
+            "Serverless-SQSRedrivePolicy",
+            "this queue is the dead-letter queue of the execution-status rule's target; a redrive would loop",
+        )
+        rule = events.Rule(
+            self,
+            "ReconcileRule",
+            description=f"Baton: close runs of workflow {self.workflow.name} whose execution ended abnormally",
+            event_pattern=events.EventPattern(
+                source=["aws.states"],
+                detail_type=["Step Functions Execution Status Change"],
+                detail={
+                    "status": ["FAILED", "TIMED_OUT", "ABORTED"],
+                    "stateMachineArn": [self.state_machine.state_machine_arn],
+                },
+            ),
+            targets=[
+                targets.LambdaFunction(
+                    self.orchestrator.function,
+                    retry_attempts=4,
+                    max_event_age=Duration.hours(2),
+                    dead_letter_queue=dead_letters,
+                )
+            ],
+        )
+        return rule, dead_letters
+
+
+def _role_name(stack_name: str, workflow: str) -> str:
+    """A role name unique per stack and workflow, within IAM's 64 characters."""
+    digest = hashlib.sha256(f"{stack_name}/{workflow}".encode()).hexdigest()[:8]
+    return f"{stack_name[:16]}-{workflow[:24]}-{digest}-orchestrator"
+
+
+def _audit_key(scope: Construct, workflow: str, orchestrator_role_name: str) -> kms.Key:
+    """The workflow's audit signing key: only its orchestrator role may sign; the account may verify and manage."""
+    account = iam.AccountRootPrincipal()
+    orchestrator_arn = f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:role/{orchestrator_role_name}"
+    policy = iam.PolicyDocument(
+        statements=[
+            iam.PolicyStatement(
+                sid="KeyAdministration",
+                principals=[account],
+                actions=[
+                    "kms:CancelKeyDeletion",
+                    "kms:Create*",
+                    "kms:Delete*",
+                    "kms:Describe*",
+                    "kms:Disable*",
+                    "kms:Enable*",
+                    "kms:Get*",
+                    "kms:List*",
+                    "kms:Put*",
+                    "kms:Revoke*",
+                    "kms:ScheduleKeyDeletion",
+                    "kms:TagResource",
+                    "kms:UntagResource",
+                    "kms:Update*",
+                ],
+                resources=["*"],
+            ),
+            iam.PolicyStatement(
+                sid="AnyoneInTheAccountMayVerify",
+                principals=[account],
+                actions=["kms:Verify"],
+                resources=["*"],
+            ),
+            iam.PolicyStatement(
+                sid="OnlyTheOrchestratorSigns",
+                principals=[account],
+                actions=["kms:Sign"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:PrincipalArn": orchestrator_arn}},
+            ),
+        ]
+    )
+    key = kms.Key(
+        scope,
+        "AuditKey",
+        description=f"Baton: signs the audit heads of workflow {workflow}",
+        key_spec=kms.KeySpec.ECC_NIST_P256,
+        key_usage=kms.KeyUsage.SIGN_VERIFY,
+        policy=policy,
+        # signatures must stay verifiable for as long as the archive keeps the records
+        removal_policy=RemovalPolicy.RETAIN,
+    )
+    acknowledge(
+        key,
+        "AwsSolutions-KMS5",
+        "an asymmetric signing key cannot rotate automatically; old signatures stay verifiable with the same key",
+    )
+    return key

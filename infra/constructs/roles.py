@@ -16,7 +16,16 @@ class DerivedRole(Construct):
     (X-Ray, logging), so the deployed statements are the derived ones and nothing else.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, spec: RoleSpec, service: str, resolve: Resolver) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        spec: RoleSpec,
+        service: str,
+        resolve: Resolver,
+        role_name: str | None = None,
+    ) -> None:
         super().__init__(scope, construct_id)
         self.spec = spec
         self.service = service
@@ -25,6 +34,7 @@ class DerivedRole(Construct):
             self,
             "Role",
             assumed_by=iam.ServicePrincipal(service),
+            role_name=role_name,
             description=f"Baton {spec.component.value} {spec.name}: statements derived from the catalog",
             inline_policies={"Baton": iam.PolicyDocument(statements=statements)},
         )

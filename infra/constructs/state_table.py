@@ -23,6 +23,8 @@ class StateTable(Construct):
             ),
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
             time_to_live_attribute=TTL_ATTRIBUTE,
+            # audit records flow from here to the Object Lock archive (the archiver function)
+            stream=dynamodb.StreamViewType.NEW_IMAGE,
             deletion_protection=removal_policy is RemovalPolicy.RETAIN,
             removal_policy=removal_policy,
         )

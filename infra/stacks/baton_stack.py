@@ -11,10 +11,11 @@ from constructs import Construct
 
 from baton.catalog import ResourceRef
 from baton.config import AppConfig, LoadedApp, app_config, load_app
-from baton.iam import Platform, PlatformRef, Ref
+from baton.iam import Platform, PlatformRef, Ref, pascal
 from baton.infra.bundling import FunctionCode
 from baton.infra.constructs.agent_function import AgentFunction
 from baton.infra.constructs.api import WorkflowApi
+from baton.infra.constructs.audit_archive import AuditArchive
 from baton.infra.constructs.catalog_resources import CatalogResources
 from baton.infra.constructs.orchestration import WorkflowOrchestration
 from baton.infra.constructs.state_table import StateTable
@@ -36,6 +37,7 @@ class BatonStack(Stack):
         code: FunctionCode | None = None,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+        audit_retention_days: int = 365,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -52,12 +54,21 @@ class BatonStack(Stack):
         self.state_table = StateTable(self, "State", removal_policy=removal_policy)
         table_name = self.state_table.table.table_name
         self.resources = CatalogResources(self, "Resources", catalog=spec, removal_policy=removal_policy)
+        self.audit_archive = AuditArchive(
+            self,
+            "AuditArchive",
+            table=self.state_table.table,
+            retention_days=audit_retention_days,
+            resolve=self.resolve_ref,
+            code=code,
+            **common,
+        )
 
         self.agents: dict[str, AgentFunction] = {}
         for agent in spec.agents.values():
             self.agents[agent.name] = AgentFunction(
                 self,
-                "Agent" + _pascal(agent.name),
+                "Agent" + pascal(agent.name),
                 catalog=spec,
                 catalog_source=self.app.source_of_agent(agent.name),
                 agent=agent,
@@ -73,7 +84,7 @@ class BatonStack(Stack):
         for workflow in spec.workflows.values():
             self.workflows[workflow.name] = WorkflowOrchestration(
                 self,
-                "Workflow" + _pascal(workflow.name),
+                "Workflow" + pascal(workflow.name),
                 catalog=spec,
                 catalog_source=self.app.source_of_workflow(workflow.name),
                 workflow=workflow,
@@ -97,12 +108,24 @@ class BatonStack(Stack):
 
         CfnOutput(self, "ApiUrl", value=self.api.rest_api.url, description="base URL of the workflow API")
         CfnOutput(self, "StateTableName", value=table_name, description="the state table")
+        CfnOutput(
+            self,
+            "AuditArchiveBucket",
+            value=self.audit_archive.bucket.bucket_name,
+            description=f"audit records, Object Lock (compliance) for {audit_retention_days} days",
+        )
         for name, orchestration in self.workflows.items():
             CfnOutput(
                 self,
-                "StateMachine" + _pascal(name),
+                "StateMachine" + pascal(name),
                 value=orchestration.state_machine.state_machine_arn,
                 description=f"state machine of workflow {name}",
+            )
+            CfnOutput(
+                self,
+                "AuditKey" + pascal(name),
+                value=orchestration.audit_key.key_arn,
+                description=f"the key that signs the audit heads of workflow {name} (verify with its public key)",
             )
 
     def resolve_ref(self, ref: Ref) -> str:
@@ -118,10 +141,6 @@ class BatonStack(Stack):
         if ref.kind is Platform.STATE_MACHINE:
             return self.workflows[ref.name].state_machine.state_machine_arn
         raise ValueError(f"{ref!r} has no ARN at stack level")
-
-
-def _pascal(name: str) -> str:
-    return "".join(part.capitalize() for part in name.split("_"))
 
 
 __all__ = ["BatonStack", "PlatformRef"]

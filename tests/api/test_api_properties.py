@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from baton.api import handle_request
 from baton.local.engine import LocalEngine
-from refund_app.models import RefundRequest
+from tests.testapp.models import RelayRequest
 
 START = "/workflows/{name}/runs"
 GET = "/runs/{run_id}"
@@ -30,9 +30,9 @@ json_values = st.recursive(
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
     max_leaves=12,
 )
-order_ids = st.from_regex(r"\AORD-9[0-9]{3,9}\Z")  # well-formed ids of orders that do not exist: short runs
-refund_inputs = st.fixed_dictionaries({"order_id": order_ids}, optional={"reason": st.text(max_size=60)})
-inputs = refund_inputs | st.dictionaries(st.sampled_from(["order_id", "reason", "extra", ""]), json_values, max_size=3)
+item_ids = st.from_regex(r"\AIT-9[0-9]{1,5}\Z")  # well-formed ids of items that do not exist: short runs
+relay_inputs = st.fixed_dictionaries({"item_id": item_ids}, optional={"note": st.text(max_size=60)})
+inputs = relay_inputs | st.dictionaries(st.sampled_from(["item_id", "note", "extra", ""]), json_values, max_size=3)
 bodies = (
     st.none()
     | st.text(max_size=60)
@@ -48,8 +48,8 @@ bodies = (
 header_names = st.sampled_from(["Idempotency-Key", "idempotency-key", "IDEMPOTENCY-KEY", "Content-Type", "X-Other"])
 idempotency_keys = st.from_regex(r"\A[A-Za-z0-9_.:-]{1,20}\Z") | st.text(max_size=140)
 headers = st.none() | st.dictionaries(header_names, idempotency_keys, max_size=3)
-names = st.sampled_from(["refund", "payroll", ""]) | st.text(max_size=30)
-run_ids = st.from_regex(r"\A[A-Za-z0-9_-]{1,80}\Z") | st.text(max_size=100)
+names = st.sampled_from(["relay", "payroll", ""]) | st.text(max_size=30)
+run_ids = st.from_regex(r"\A[a-z][a-z0-9-]{0,10}_[A-Za-z0-9-]{1,30}\Z") | st.text(max_size=100)
 path_parameters = (
     st.none()
     | st.fixed_dictionaries({"name": names})
@@ -74,9 +74,9 @@ routed_events = st.one_of(
         {
             "httpMethod": st.just("POST"),
             "resource": st.just(START),
-            "pathParameters": st.just({"name": "refund"}),
+            "pathParameters": st.just({"name": "relay"}),
             "headers": headers,
-            "body": st.builds(lambda value: json.dumps({"input": value}), refund_inputs),
+            "body": st.builds(lambda value: json.dumps({"input": value}), relay_inputs),
         }
     ),
     st.fixed_dictionaries(
@@ -96,6 +96,14 @@ routed_events = st.one_of(
         }
     ),
 )
+
+
+IDENTITY = {"requestId": "r-1", "identity": {"userArn": "arn:aws:iam::123456789012:user/prober"}}
+
+
+def handle(engine: LocalEngine, event: dict[str, Any]) -> dict[str, Any]:
+    """The API as API Gateway invokes it: every request SigV4-authenticated, so it carries a principal."""
+    return handle_request({**event, "requestContext": IDENTITY}, engine.catalog, engine.starter, engine.store)
 
 
 @pytest.fixture(scope="module")
@@ -132,13 +140,11 @@ def check_response(event: dict[str, Any], response: dict[str, Any]) -> dict[str,
 def accepted_input(event: dict[str, Any]) -> bool:
     try:
         body = json.loads(event["body"])
-        RefundRequest.model_validate(body["input"])
+        RelayRequest.model_validate(body["input"])
     except (TypeError, ValueError, KeyError):
         return False
     return (
-        isinstance(body, dict)
-        and set(body) == {"input"}
-        and (event.get("pathParameters") or {}).get("name") == "refund"
+        isinstance(body, dict) and set(body) == {"input"} and (event.get("pathParameters") or {}).get("name") == "relay"
     )
 
 
@@ -148,7 +154,7 @@ def test_any_event_gets_a_json_answer_below_500_that_names_the_problem(
     engine: LocalEngine, started: list[str], event: dict[str, Any]
 ) -> None:
     # Given any event in the shape API Gateway sends / When the API handles it
-    body = check_response(event, handle_request(event, engine.starter, engine.store))
+    body = check_response(event, handle(engine, event))
     # Then (check_response) no 5xx, no trace, and every 4xx says what is wrong
     if "run_id" in body and body.get("status") == "RUNNING":
         started.append(body["run_id"])
@@ -159,7 +165,7 @@ def test_any_event_gets_a_json_answer_below_500_that_names_the_problem(
 def test_a_run_starts_only_for_input_the_workflow_accepts(
     engine: LocalEngine, started: list[str], event: dict[str, Any]
 ) -> None:
-    response = handle_request(event, engine.starter, engine.store)
+    response = handle(engine, event)
     body = check_response(event, response)
     if event["httpMethod"] == "POST":
         key = next((v for k, v in (event.get("headers") or {}).items() if k.lower() == "idempotency-key"), None)
@@ -176,10 +182,10 @@ def test_a_run_starts_only_for_input_the_workflow_accepts(
 
 
 @SETTINGS
-@given(run_id=st.from_regex(r"\A[A-Za-z0-9_-]{1,80}\Z"))
+@given(run_id=st.from_regex(r"\A[a-z][a-z0-9-]{0,10}_[A-Za-z0-9-]{1,30}\Z"))
 def test_reading_an_unknown_run_is_a_404_naming_the_run_id(engine: LocalEngine, run_id: str) -> None:
     event = {"httpMethod": "GET", "resource": GET, "pathParameters": {"run_id": run_id}}
-    response = handle_request(event, engine.starter, engine.store)
+    response = handle(engine, event)
     body = check_response(event, response)
     assert response["statusCode"] == 404
     assert body["field"] == "run_id"
@@ -192,7 +198,7 @@ def post(body: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
     return {
         "httpMethod": "POST",
         "resource": START,
-        "pathParameters": {"name": "refund"},
+        "pathParameters": {"name": "relay"},
         "headers": headers,
         "body": body,
     }
@@ -200,14 +206,14 @@ def post(body: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
 
 def test_a_deeply_nested_body_is_a_400(engine: LocalEngine) -> None:
     event = post('{"input": ' + "[" * 100_000 + "]" * 100_000 + "}")
-    check_response(event, handle_request(event, engine.starter, engine.store))
+    check_response(event, handle(engine, event))
 
 
 def test_a_huge_integer_in_the_body_is_a_400(engine: LocalEngine) -> None:
-    event = post('{"input": {"order_id": ' + "9" * 5000 + "}}")
-    check_response(event, handle_request(event, engine.starter, engine.store))
+    event = post('{"input": {"item_id": ' + "9" * 5000 + "}}")
+    check_response(event, handle(engine, event))
 
 
 def test_a_run_id_with_a_trailing_newline_is_a_400(engine: LocalEngine) -> None:
     event = {"httpMethod": "GET", "resource": GET, "pathParameters": {"run_id": "abc\n"}}
-    assert handle_request(event, engine.starter, engine.store)["statusCode"] == 400
+    assert handle(engine, event)["statusCode"] == 400

@@ -1,42 +1,35 @@
-"""Synthesizes the Baton app once per test session, without bundling (sources only, no pip)."""
+"""Synthesizes Baton's test app once per test session, without bundling (sources only, no pip); and, for the
+tests that must hold whatever the catalog holds, the same app with one more workflow."""
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import pytest
 
+from baton.testing.cloudformation import Synthesized, synthesize
+from tests.infra.helpers import EXTENDED_CATALOG_PATH, TEST_CATALOG_PATH
+
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
-
-@dataclass(frozen=True)
-class Synthesized:
-    stack: Any  # infra.stacks.baton_stack.BatonStack
-    template: dict[str, Any]
-    outdir: Path
-
-    def resources(self, type_: str) -> dict[str, dict[str, Any]]:
-        return {k: v for k, v in self.template["Resources"].items() if v["Type"] == type_}
-
-    def resolve(self, value: Any) -> Any:
-        return self.stack.resolve(value)
-
-    def logical_id(self, construct: Any) -> str:
-        return str(self.stack.get_logical_id(construct.node.default_child))
+__all__ = ["Synthesized"]
 
 
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    from aws_cdk import App
+    """The test app ("tests.testapp.catalog:CATALOG"), synthesized as `cdk synth` would (stack "Baton")."""
+    return synthesize(TEST_CATALOG_PATH, tmp_path_factory.mktemp("cdk.out"))
 
-    from baton.infra.app import build_app
 
-    outdir = tmp_path_factory.mktemp("cdk.out")
-    app, stack = build_app(App(context={"baton:bundle": "false"}, outdir=str(outdir)))
-    app.synth()
-    template = json.loads((outdir / f"{stack.stack_name}.template.json").read_text())
-    return Synthesized(stack=stack, template=template, outdir=outdir)
+@pytest.fixture(scope="session")
+def extended(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """The test app plus one workflow (helpers.EXTENDED_CATALOG): adding a workflow must break no check."""
+    return synthesize(EXTENDED_CATALOG_PATH, tmp_path_factory.mktemp("cdk.out.extended"))
+
+
+@pytest.fixture(scope="session", params=["test app", "test app + one workflow"])
+def app(request: pytest.FixtureRequest) -> Synthesized:
+    """Each synthesized catalog in turn, for the checks that must hold for any catalog."""
+    name = "synthesized" if request.param == "test app" else "extended"
+    synthesized_app: Synthesized = request.getfixturevalue(name)
+    return synthesized_app

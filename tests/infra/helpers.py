@@ -1,8 +1,35 @@
-"""Reading IAM out of a synthesized template."""
+"""Reading IAM out of a synthesized template, and rendering what baton.iam derives for the same stack."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from baton.catalog import Catalog, ResourceKind, ResourceRef, build_catalog
+from baton.iam import Component, Platform, PlatformRef, Ref, RoleSpec, all_roles, render_statement
+from baton.testing.cloudformation import Synthesized
+from tests.testapp.catalog import CATALOG as TEST_CATALOG
+
+TEST_CATALOG_PATH = "tests.testapp.catalog:CATALOG"
+EXTENDED_CATALOG_PATH = "tests.infra.helpers:EXTENDED_CATALOG"
+
+
+def with_one_more_workflow(catalog: Catalog) -> Catalog:
+    """The catalog plus a copy of its first workflow named "<first>-twin", on Express: a name that starts with
+    another workflow's name (so IAM patterns of one must not cover the other's items), sharing its agents."""
+    first = next(iter(catalog.workflows.values()))
+    twin = first.model_copy(update={"name": f"{first.name}-twin", "execution": "express", "offline_fixture": None})
+    return build_catalog(
+        resources=list(catalog.resources.values()),
+        tools=list(catalog.tools.values()),
+        agents=list(catalog.agents.values()),
+        workflows=[*catalog.workflows.values(), twin],
+    )
+
+
+EXTENDED_CATALOG = with_one_more_workflow(TEST_CATALOG)
+
+
+# ---------------------------------------------------------------- the template
 
 
 def as_list(value: Any) -> list[Any]:
@@ -27,7 +54,8 @@ def role_statements(role: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def all_policy_statements(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """Every statement of every identity or resource policy in the template, with its resource's logical id."""
+    """Every statement of every identity policy and of every resource policy other than a KMS key policy
+    (queue, topic and bucket policies), with its resource's logical id."""
     found: list[tuple[str, dict[str, Any]]] = []
     for logical_id, resource in template["Resources"].items():
         properties = resource.get("Properties", {})
@@ -55,3 +83,102 @@ def functions_by_env(template: dict[str, Any], variable: str) -> dict[str, str]:
         if isinstance(value, str):
             found[value] = logical_id
     return found
+
+
+def function_with_env(template: dict[str, Any], variable: str) -> str:
+    """The one function whose environment has `variable` (the api: BATON_STATE_MACHINES, ...)."""
+    (found,) = [
+        logical_id
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Lambda::Function"
+        and variable in resource["Properties"].get("Environment", {}).get("Variables", {})
+    ]
+    return found
+
+
+def state_machine_of(template: dict[str, Any], workflow: str) -> str:
+    """The state machine whose Plan invokes the workflow's orchestrator (found through the template alone)."""
+    orchestrator = functions_by_env(template, "BATON_WORKFLOW")[workflow]
+    (found,) = [
+        logical_id
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::StepFunctions::StateMachine"
+        and resource["Properties"]["DefinitionSubstitutions"]["OrchestratorFunctionArn"]
+        == {"Fn::GetAtt": [orchestrator, "Arn"]}
+    ]
+    return found
+
+
+def template_role(template: dict[str, Any], spec: RoleSpec) -> str:
+    """The logical id of the role the template gives the component a RoleSpec derives."""
+    if spec.component is Component.AGENT:
+        return function_role(template, functions_by_env(template, "BATON_AGENT")[spec.name])
+    if spec.component is Component.ORCHESTRATOR:
+        return function_role(template, functions_by_env(template, "BATON_WORKFLOW")[spec.name])
+    if spec.component is Component.API:
+        return function_role(template, function_with_env(template, "BATON_STATE_MACHINES"))
+    if spec.component is Component.ARCHIVER:
+        return function_role(template, function_with_env(template, "BATON_ARCHIVE_BUCKET"))
+    machine = template["Resources"][state_machine_of(template, spec.name)]
+    return str(machine["Properties"]["RoleArn"]["Fn::GetAtt"][0])
+
+
+# ---------------------------------------------------------------- what baton.iam derives, rendered for the stack
+
+
+def _log_group(synthesized: Synthesized, spec: RoleSpec) -> Any:
+    stack = synthesized.stack
+    by_component = {
+        Component.AGENT: lambda: stack.agents[spec.name].log_group,
+        Component.ORCHESTRATOR: lambda: stack.workflows[spec.name].orchestrator.log_group,
+        Component.API: lambda: stack.api.handler.log_group,
+        Component.ARCHIVER: lambda: stack.audit_archive.archiver.log_group,
+    }
+    return by_component[spec.component]() if spec.component in by_component else None
+
+
+def resolver(synthesized: Synthesized, spec: RoleSpec) -> Any:
+    """ARNs taken from the stack's own constructs (not from the infrastructure's resolver)."""
+    stack = synthesized.stack
+
+    def resolve(ref: Ref) -> Any:
+        if isinstance(ref, ResourceRef):
+            resources = stack.resources
+            by_kind = {
+                ResourceKind.TABLE: lambda: resources.tables[ref.name].table_arn,
+                ResourceKind.SECRET: lambda: resources.secrets[ref.name].secret_arn,
+                ResourceKind.QUEUE: lambda: resources.queues[ref.name].queue_arn,
+                ResourceKind.TOPIC: lambda: resources.topics[ref.name].topic_arn,
+                ResourceKind.PARAMETER: lambda: resources.parameters[ref.name].parameter_arn,
+            }
+            return by_kind[ref.kind]()
+        assert isinstance(ref, PlatformRef)
+        by_platform = {
+            Platform.STATE_TABLE: lambda: stack.state_table.table.table_arn,
+            Platform.STATE_TABLE_STREAM: lambda: stack.state_table.table.table_stream_arn,
+            Platform.AGENT_FUNCTION: lambda: stack.agents[ref.name].function.function_arn,
+            Platform.ORCHESTRATOR_FUNCTION: lambda: stack.workflows[ref.name].orchestrator.function.function_arn,
+            Platform.STATE_MACHINE: lambda: stack.workflows[ref.name].state_machine.state_machine_arn,
+            Platform.AUDIT_KEY: lambda: stack.workflows[ref.name].audit_key.key_arn,
+            Platform.ARCHIVE_BUCKET: lambda: stack.audit_archive.bucket.bucket_arn,
+            Platform.ARCHIVE_FAILURES: lambda: stack.audit_archive.failures.queue_arn,
+            Platform.OWN_LOG_GROUP: lambda: _log_group(synthesized, spec).log_group_arn,
+        }
+        return by_platform[ref.kind]()
+
+    return resolve
+
+
+def expected_statements(synthesized: Synthesized, spec: RoleSpec) -> list[dict[str, Any]]:
+    """The derived statements of one role, as the template must hold them."""
+    resolve = resolver(synthesized, spec)
+    return [normalized(synthesized.resolve(render_statement(s, resolve))) for s in spec.statements]
+
+
+def derived_roles(synthesized: Synthesized) -> list[tuple[RoleSpec, str]]:
+    """Every role baton.iam derives for the synthesized catalog, with the logical id of its template role."""
+    return [(spec, template_role(synthesized.template, spec)) for spec in all_roles(synthesized.catalog)]
+
+
+def sort_key(statement: dict[str, Any]) -> str:
+    return str(statement.get("Sid"))

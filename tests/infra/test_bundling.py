@@ -1,13 +1,20 @@
-"""What each function's asset holds: the runtime's dependency closure and only the sources it imports."""
+"""What each function's asset holds (the runtime's dependency closure and only the sources it imports), and how
+its dependencies are installed: from the hashed Lambda lock, by a pip that no setting of this machine reaches.
+"""
 
 from __future__ import annotations
 
+import os
+import sys
 from importlib import metadata
 from pathlib import Path
 
+import pytest
 from packaging.requirements import Requirement
 
-from baton.bundle import KINDS, RUNTIME_DISTRIBUTIONS, RUNTIME_PROVIDED, pinned_versions, source_files
+from baton.bundle import KINDS, RUNTIME_DISTRIBUTIONS, RUNTIME_PROVIDED, lambda_lock, pinned_versions, source_files
+from baton.infra import bundling
+from baton.infra.bundling import DEFAULT_INDEX_URL, PackageSource, pip_command, pip_environment
 from refund_app.catalog import CATALOG
 
 
@@ -40,9 +47,10 @@ def test_bundled_distributions_are_the_closure_of_what_the_handlers_import() -> 
 
 
 def test_versions_are_pinned_exactly() -> None:
+    # the Lambda lock pins each runtime distribution at the version the dev environment runs the tests with
     pins = pinned_versions()
     assert set(pins) == set(RUNTIME_DISTRIBUTIONS)
-    assert all(version and version[0].isdigit() for version in pins.values())
+    assert pins == {dist: metadata.version(dist) for dist in RUNTIME_DISTRIBUTIONS}
 
 
 def test_each_function_ships_only_its_own_handler_and_no_offline_code() -> None:
@@ -56,3 +64,62 @@ def test_each_function_ships_only_its_own_handler_and_no_offline_code() -> None:
         assert not any(f.startswith(("baton/local/", "baton/infra/")) or f == "baton/cli.py" for f in files)
         assert not any(f.startswith("refund_app/offline") for f in files)
         assert not any("__pycache__" in Path(f).parts for f in files)
+
+
+# ---------------------------------------------------------------- how the dependencies are installed
+
+LEAKY_SETTINGS = {
+    "PIP_INDEX_URL": "https://mirror.invalid/simple",
+    "PIP_EXTRA_INDEX_URL": "file:///opt/pypi/simple",
+    "PIP_FIND_LINKS": "/opt/wheels",
+    "PIP_CONSTRAINT": "/etc/xdg/pip/constraints.txt",
+    "PIP_NO_DEPS": "0",
+    "PIP_CONFIG_FILE": "/etc/pip.conf",
+    "PYTHONPATH": "/elsewhere",
+}
+
+
+def test_pip_sees_no_pip_setting_of_this_machine() -> None:
+    # Given an environment full of pip settings (and a config file), as a developer's machine may have
+    kept = {"PATH": "/usr/bin", "HOME": "/home/dev", "HTTPS_PROXY": "http://proxy:3128"}
+    env = pip_environment({**kept, **LEAKY_SETTINGS})
+    # Then pip runs with none of them: only PATH, HOME, proxies, and no config file at all
+    assert env == {**kept, "PIP_CONFIG_FILE": os.devnull}
+
+
+def test_the_install_is_isolated_hash_checked_and_names_its_index(tmp_path: Path) -> None:
+    command = pip_command(tmp_path, PackageSource())
+    assert command[:4] == [sys.executable, "-m", "pip", "install"]
+    for flag in ("--isolated", "--require-hashes", "--no-deps", "--only-binary=:all:", "--no-input"):
+        assert flag in command
+    assert command[command.index("--index-url") + 1] == DEFAULT_INDEX_URL == "https://pypi.org/simple"
+    assert command[command.index("--requirement") + 1] == str(lambda_lock())
+    assert command[command.index("--target") + 1] == str(tmp_path)
+    assert not {"--extra-index-url", "--find-links", "--constraint", "--no-index", "--trusted-host"} & set(command)
+
+
+def test_the_index_or_a_wheelhouse_come_from_explicit_context_only(tmp_path: Path) -> None:
+    from aws_cdk import App
+
+    def source(**context: str) -> PackageSource:
+        return PackageSource.from_context(App(context=context).node)
+
+    assert source() == PackageSource(index_url=DEFAULT_INDEX_URL)
+    mirror = source(**{"baton:pip-index-url": "https://mirror.example/simple"})
+    assert mirror.pip_arguments()[:2] == ["--index-url", "https://mirror.example/simple"]
+    wheels = source(**{"baton:wheelhouse": str(tmp_path)})
+    assert wheels.pip_arguments() == ["--no-index", "--find-links", str(tmp_path)]
+    with pytest.raises(ValueError, match="not both"):
+        source(**{"baton:wheelhouse": str(tmp_path), "baton:pip-index-url": "https://mirror.example/simple"})
+    with pytest.raises(ValueError, match="https:// or file://"):
+        source(**{"baton:pip-index-url": "http://mirror.example/simple"})
+    with pytest.raises(ValueError, match="is not a directory"):
+        source(**{"baton:wheelhouse": str(tmp_path / "missing")})
+
+
+def test_the_dependency_cache_is_keyed_by_the_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    key = bundling.dependencies_key()
+    changed = tmp_path / "lambda-requirements.txt"
+    changed.write_text(lambda_lock().read_text().replace("wrapt==", "wrapt===", 1))
+    monkeypatch.setattr(bundling, "lambda_lock", lambda: changed)
+    assert bundling.dependencies_key() != key

@@ -1,187 +1,122 @@
-"""Every role holds exactly the statements derived from the catalog, and wildcards only where AWS needs them."""
+"""Every role of the template holds exactly the statements baton.iam derives, and wildcards only where AWS needs
+them. Each check runs on the test app and on the test app plus one workflow (the `app` fixture): they hold for
+whatever the catalog holds."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
-from baton.catalog import ResourceKind, ResourceRef
-from baton.iam import Platform, PlatformRef, Ref, RoleSpec, agent_role, api_role, orchestrator_role, render_statement
-from baton.iam import state_machine_role as derive_state_machine_role
-from refund_app.catalog import CATALOG
-from tests.infra.conftest import Synthesized
+from baton.iam import ANY, Component, all_roles
+from baton.testing.cloudformation import Synthesized
 from tests.infra.helpers import (
     all_policy_statements,
     as_list,
+    derived_roles,
+    expected_statements,
     function_role,
     functions_by_env,
-    normalized,
     role_statements,
+    sort_key,
+    state_machine_of,
 )
 
-# Resource "*" is allowed only for these actions, each because AWS offers no resource-level permission:
-ALLOWED_WILDCARD_ACTIONS = {
-    "xray:PutTraceSegments": "X-Ray has no resource ARNs (Lambda and Step Functions active tracing)",
-    "xray:PutTelemetryRecords": "X-Ray has no resource ARNs (Lambda and Step Functions active tracing)",
-    "xray:GetSamplingRules": "X-Ray sampling rules are account-wide (Step Functions tracing)",
-    "xray:GetSamplingTargets": "X-Ray sampling targets are account-wide (Step Functions tracing)",
-    "logs:CreateLogDelivery": "Step Functions log delivery: vended-log APIs support no resource-level permissions",
-    "logs:GetLogDelivery": "Step Functions log delivery: vended-log APIs support no resource-level permissions",
-    "logs:UpdateLogDelivery": "Step Functions log delivery: vended-log APIs support no resource-level permissions",
-    "logs:DeleteLogDelivery": "Step Functions log delivery: vended-log APIs support no resource-level permissions",
-    "logs:ListLogDeliveries": "Step Functions log delivery: vended-log APIs support no resource-level permissions",
-    "logs:PutResourcePolicy": "Step Functions log delivery writes the log group's resource policy (account-wide API)",
-    "logs:DescribeResourcePolicies": "Step Functions log delivery reads resource policies (account-wide API)",
-    "logs:DescribeLogGroups": "Step Functions log delivery checks the log group exists (list API, no resource)",
+# A second opinion on baton.iam's wildcard_reason: the actions AWS documents without resource-level permissions
+# that Baton uses. Resource "*" with anything else fails, whatever reason the derivation gives.
+RESOURCELESS_ACTIONS = {
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+    "dynamodb:ListStreams",
 }
 # the only managed policy: API Gateway's account-level role for writing execution logs
 ALLOWED_MANAGED_POLICY = "AmazonAPIGatewayPushToCloudWatchLogs"
 
 
-def expected_statements(synthesized: Synthesized, role: RoleSpec, log_group: Any) -> list[dict[str, Any]]:
-    """Render the derived statements with ARNs taken from the stack's constructs (not from infra's resolver)."""
-    stack = synthesized.stack
-
-    def resolve(ref: Ref) -> Any:
-        if isinstance(ref, ResourceRef):
-            resources = stack.resources
-            by_kind = {
-                ResourceKind.TABLE: lambda: resources.tables[ref.name].table_arn,
-                ResourceKind.SECRET: lambda: resources.secrets[ref.name].secret_arn,
-                ResourceKind.QUEUE: lambda: resources.queues[ref.name].queue_arn,
-                ResourceKind.TOPIC: lambda: resources.topics[ref.name].topic_arn,
-                ResourceKind.PARAMETER: lambda: resources.parameters[ref.name].parameter_arn,
-            }
-            return by_kind[ref.kind]()
-        assert isinstance(ref, PlatformRef)
-        by_platform = {
-            Platform.STATE_TABLE: lambda: stack.state_table.table.table_arn,
-            Platform.OWN_LOG_GROUP: lambda: log_group.log_group_arn,
-            Platform.AGENT_FUNCTION: lambda: stack.agents[ref.name].function.function_arn,
-            Platform.ORCHESTRATOR_FUNCTION: lambda: stack.workflows[ref.name].orchestrator.function.function_arn,
-            Platform.STATE_MACHINE: lambda: stack.workflows[ref.name].state_machine.state_machine_arn,
-        }
-        return by_platform[ref.kind]()
-
-    return [normalized(synthesized.resolve(render_statement(s, resolve))) for s in role.statements]
-
-
-def sort_key(statement: dict[str, Any]) -> str:
-    return str(statement.get("Sid"))
-
-
-@pytest.mark.parametrize("agent_name", sorted(CATALOG.agents))
-def test_each_agent_has_its_own_role_with_exactly_the_derived_statements(
-    synthesized: Synthesized, agent_name: str
-) -> None:
-    # Given the agent's function, found by its BATON_AGENT variable
-    template = synthesized.template
-    function_id = functions_by_env(template, "BATON_AGENT")[agent_name]
-    role_id = function_role(template, function_id)
-    # When its role's statements are compared with those derived from the agent's declared tools
-    agent = CATALOG.agent(agent_name)
-    expected = expected_statements(
-        synthesized, agent_role(CATALOG, agent), synthesized.stack.agents[agent_name].log_group
-    )
-    actual = role_statements(template["Resources"][role_id])
-    # Then they are equal, and nothing else is attached to the role
-    assert sorted(actual, key=sort_key) == sorted(expected, key=sort_key)
-    assert "ManagedPolicyArns" not in template["Resources"][role_id]["Properties"]
-    # and every tool grant (declared or implied by a secret) is present with its exact actions
-    declared = {(tuple(sorted(g.actions)), g.resource.name) for t in CATALOG.tools_of(agent) for g in t.all_grants()}
-    assert len(declared) == sum(1 for s in actual if str(s["Sid"]).startswith("Tool"))
-
-
-def test_no_role_is_shared_and_no_separate_policy_widens_a_role(synthesized: Synthesized) -> None:
-    # Given every function of the stack
-    template = synthesized.template
-    roles = [function_role(template, f) for f in synthesized.resources("AWS::Lambda::Function")]
-    # Then each has its own role, and no AWS::IAM::Policy adds statements to any role
-    assert len(roles) == len(set(roles)) == len(CATALOG.agents) + len(CATALOG.workflows) + 1
-    assert synthesized.resources("AWS::IAM::Policy") == {}
-    assert synthesized.resources("AWS::IAM::ManagedPolicy") == {}
-
-
-def test_orchestrator_and_api_roles_equal_their_derivations(synthesized: Synthesized) -> None:
-    template = synthesized.template
-    stack = synthesized.stack
-    for name, workflow in CATALOG.workflows.items():
-        # Given the orchestrator of each workflow
-        orchestration = stack.workflows[name]
-        function_id = functions_by_env(template, "BATON_WORKFLOW")[name]
-        actual = role_statements(template["Resources"][function_role(template, function_id)])
-        expected = expected_statements(
-            synthesized, orchestrator_role(CATALOG, workflow), orchestration.orchestrator.log_group
+def test_every_role_equals_its_derivation(app: Synthesized) -> None:
+    # Given every role baton.iam derives for the catalog (agents, orchestrators, state machines, api, archiver)
+    template = app.template
+    mapped = set()
+    for spec, role_id in derived_roles(app):
+        # When the role the template gives that component is read
+        role = template["Resources"][role_id]
+        actual = role_statements(role)
+        # Then it holds exactly the derived statements, with ARNs of the same stack, and nothing is attached
+        assert sorted(actual, key=sort_key) == sorted(expected_statements(app, spec), key=sort_key), (
+            spec.component,
+            spec.name,
         )
-        # Then its role holds exactly the derived statements: no Delete, Update or Scan
-        assert sorted(actual, key=sort_key) == sorted(expected, key=sort_key)
-        actions = {a for s in actual for a in s["Action"]}
-        assert not actions & {"dynamodb:DeleteItem", "dynamodb:UpdateItem", "dynamodb:Scan"}
-    # Given the api function
-    api_id = synthesized.logical_id(stack.api.handler.function)
-    actual = role_statements(template["Resources"][function_role(template, api_id)])
-    expected = expected_statements(synthesized, api_role(CATALOG), stack.api.handler.log_group)
-    assert sorted(actual, key=sort_key) == sorted(expected, key=sort_key)
+        assert "ManagedPolicyArns" not in role["Properties"], role_id
+        mapped.add(role_id)
+    # and the template holds no other role than API Gateway's account role for its execution logs
+    others = set(app.resources("AWS::IAM::Role")) - mapped
+    assert len(others) == 1
+    (other,) = others
+    assert ALLOWED_MANAGED_POLICY in str(template["Resources"][other]["Properties"]["ManagedPolicyArns"])
 
 
-@pytest.mark.parametrize("workflow_name", sorted(CATALOG.workflows))
-def test_state_machine_role_invokes_exactly_its_workflow_functions(
-    synthesized: Synthesized, workflow_name: str
-) -> None:
-    # Given the workflow's state machine and the functions of that workflow, found by their environment
-    template = synthesized.template
-    workflow = CATALOG.workflow(workflow_name)
-    orchestration = synthesized.stack.workflows[workflow_name]
-    machine = template["Resources"][synthesized.logical_id(orchestration.state_machine)]
-    role = template["Resources"][machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]]
-    agents = functions_by_env(template, "BATON_AGENT")
-    functions = [functions_by_env(template, "BATON_WORKFLOW")[workflow_name]] + [agents[a] for a in workflow.agents]
-    # When the resources of its lambda:InvokeFunction statements are collected
-    statements = role_statements(role)
-    invoked = [r for s in statements if "lambda:InvokeFunction" in s["Action"] for r in s["Resource"]]
-    # Then they are each function's ARN and ARN:* (versions, aliases), and nothing else
-    expected: list[dict[str, Any]] = [{"Fn::GetAtt": [f, "Arn"]} for f in functions]
-    expected += [{"Fn::Join": ["", [{"Fn::GetAtt": [f, "Arn"]}, ":*"]]} for f in functions]
-    assert sorted(invoked, key=repr) == sorted(expected, key=repr)
-    assert all(s["Action"] == ["lambda:InvokeFunction"] for s in statements if "lambda:InvokeFunction" in s["Action"])
-    # and the whole role equals its derivation (failure records limited to FAILURE# items)
-    derived = expected_statements(synthesized, derive_state_machine_role(CATALOG, workflow), None)
-    assert sorted(statements, key=sort_key) == sorted(derived, key=sort_key)
-    journal = next(s for s in statements if s["Action"] == ["dynamodb:PutItem"])
-    assert journal["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["FAILURE#*"]}}
+def test_one_role_per_component_and_no_separate_policy_widens_a_role(app: Synthesized) -> None:
+    # Given every role derived for the catalog and the template role each component uses
+    roles = derived_roles(app)
+    catalog = app.catalog
+    # Then no two components share a role: one per agent, two per workflow (orchestrator, state machine),
+    # one for the api and one for the archiver
+    assert len({role_id for _, role_id in roles}) == len(roles) == len(catalog.agents) + 2 * len(catalog.workflows) + 2
+    functions = app.resources("AWS::Lambda::Function")
+    assert len({function_role(app.template, f) for f in functions}) == len(functions)
+    # and nothing adds statements to a role from outside it
+    assert app.resources("AWS::IAM::Policy") == {}
+    assert app.resources("AWS::IAM::ManagedPolicy") == {}
 
 
-def test_no_wildcard_actions_anywhere(synthesized: Synthesized) -> None:
-    # Given every Allow statement of every policy in the template (roles, queue and topic policies)
-    for logical_id, statement in all_policy_statements(synthesized.template):
+def test_no_wildcard_action_in_any_policy(app: Synthesized) -> None:
+    # Given every Allow statement of every role and resource policy (queues, topics, the archive bucket)
+    for logical_id, statement in all_policy_statements(app.template):
         if statement.get("Effect") != "Allow":
-            continue  # the TLS-only Deny statements of queues and topics may name sqs:* / sns:*
-        # Then no action is "*" or "service:*", and none uses NotAction
+            continue  # the TLS-only Deny statements of queues, topics and buckets may name sqs:*, s3:*
+        # Then no action is "*", "service:*" or a partial wildcard, and none uses NotAction
         assert "NotAction" not in statement, logical_id
         for action in as_list(statement["Action"]):
-            assert "*" not in action, (logical_id, action)  # neither "*" nor "service:*" nor "service:Get*"
+            assert "*" not in action and "?" not in action, (logical_id, action)
 
 
-def test_resource_wildcards_only_where_aws_requires_them(synthesized: Synthesized) -> None:
-    # Given every Allow statement whose Resource includes "*"
+def test_resource_wildcards_only_where_the_derivation_declares_why(app: Synthesized) -> None:
+    # Given every derived role and its template statements, by Sid
     seen: set[str] = set()
-    for logical_id, statement in all_policy_statements(synthesized.template):
-        if statement.get("Effect") != "Allow":
-            continue
-        assert "NotResource" not in statement, logical_id
-        if "*" in as_list(statement.get("Resource", [])):
-            # Then "*" is its only resource, and each of its actions is a listed exception
-            assert statement["Resource"] == ["*"], logical_id
-            unexplained = [a for a in statement["Action"] if a not in ALLOWED_WILDCARD_ACTIONS]
-            assert not unexplained, (logical_id, unexplained)
-            seen.update(statement["Action"])
-    # and the exception list holds nothing the template does not need
-    assert seen == set(ALLOWED_WILDCARD_ACTIONS)
+    for spec, role_id in derived_roles(app):
+        derived = {s.sid: s for s in spec.statements}
+        for statement in role_statements(app.template["Resources"][role_id]):
+            assert "NotResource" not in statement, role_id
+            spec_statement = derived[statement["Sid"]]
+            if "*" in statement["Resource"]:
+                # Then "*" is the statement's only resource, the derivation says why, and AWS has no
+                # resource-level permission for any of its actions
+                assert statement["Resource"] == ["*"], (role_id, statement["Sid"])
+                assert spec_statement.resources == (ANY,)
+                assert spec_statement.wildcard_reason, (spec.name, statement["Sid"])
+                assert set(statement["Action"]) <= RESOURCELESS_ACTIONS, (spec.name, statement["Sid"])
+                seen.update(statement["Action"])
+            else:
+                assert spec_statement.wildcard_reason is None, (spec.name, statement["Sid"])
+    # and the second opinion lists nothing the template does not use
+    assert seen == RESOURCELESS_ACTIONS
+    # Given the resource policies (queues, topics, bucket): no Allow on "*" there at all
+    role_ids = {role_id for _, role_id in derived_roles(app)}
+    for logical_id, statement in all_policy_statements(app.template):
+        if logical_id not in role_ids and statement.get("Effect") == "Allow":
+            assert "*" not in statement.get("Resource", []), logical_id
 
 
-def test_only_the_api_gateway_account_role_uses_a_managed_policy(synthesized: Synthesized) -> None:
-    for logical_id, role in synthesized.resources("AWS::IAM::Role").items():
+def test_only_the_api_gateway_account_role_uses_a_managed_policy(app: Synthesized) -> None:
+    for logical_id, role in app.resources("AWS::IAM::Role").items():
         managed = role["Properties"].get("ManagedPolicyArns", [])
         if managed:
             assert len(managed) == 1, logical_id
@@ -190,17 +125,92 @@ def test_only_the_api_gateway_account_role_uses_a_managed_policy(synthesized: Sy
             assert principal == "apigateway.amazonaws.com"
 
 
-def test_secrets_are_readable_only_by_the_agents_that_declare_them(synthesized: Synthesized) -> None:
-    # Given each secret of the catalog
-    template = synthesized.template
+def test_each_role_is_assumable_only_by_its_service(app: Synthesized) -> None:
+    services = {
+        Component.AGENT: "lambda.amazonaws.com",
+        Component.ORCHESTRATOR: "lambda.amazonaws.com",
+        Component.API: "lambda.amazonaws.com",
+        Component.ARCHIVER: "lambda.amazonaws.com",
+        Component.STATE_MACHINE: "states.amazonaws.com",
+    }
+    for spec, role_id in derived_roles(app):
+        (trust,) = app.template["Resources"][role_id]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        assert trust == {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": services[spec.component]}}
+
+
+def test_state_machine_role_invokes_exactly_its_workflow_functions(app: Synthesized) -> None:
+    template = app.template
     agents = functions_by_env(template, "BATON_AGENT")
-    for name, secret in synthesized.stack.resources.secrets.items():
-        secret_ref = {"Ref": synthesized.logical_id(secret)}
-        # When the roles whose Allow statements name it are collected
-        readers = set()
-        for logical_id, statement in all_policy_statements(template):
-            if statement.get("Effect") == "Allow" and secret_ref in statement.get("Resource", []):
-                readers.add(logical_id)
+    orchestrators = functions_by_env(template, "BATON_WORKFLOW")
+    for name, workflow in app.catalog.workflows.items():
+        # Given the workflow's state machine and the functions of that workflow, found by their environment
+        machine = template["Resources"][state_machine_of(template, name)]
+        statements = role_statements(template["Resources"][machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]])
+        functions = [orchestrators[name]] + [agents[a] for a in workflow.agents]
+        # When the resources of its lambda:InvokeFunction statements are collected
+        invoked = [r for s in statements if "lambda:InvokeFunction" in s["Action"] for r in s["Resource"]]
+        # Then they are each function's ARN and ARN:* (versions, aliases), and nothing else
+        expected: list[dict[str, Any]] = [{"Fn::GetAtt": [f, "Arn"]} for f in functions]
+        expected += [{"Fn::Join": ["", [{"Fn::GetAtt": [f, "Arn"]}, ":*"]]} for f in functions]
+        assert sorted(invoked, key=repr) == sorted(expected, key=repr), name
+        assert all(s["Action"] == ["lambda:InvokeFunction"] for s in statements if "lambda:InvokeFunction" in s["Action"])
+
+
+def test_only_each_orchestrator_may_sign_and_only_with_its_own_workflows_key(app: Synthesized) -> None:
+    # Given every role of the template and every audit key, by workflow
+    template = app.template
+    keys = {name: app.logical_id(w.audit_key) for name, w in app.stack.workflows.items()}
+    assert len(set(keys.values())) == len(app.catalog.workflows)
+    for spec, role_id in derived_roles(app):
+        kms = [s for s in role_statements(template["Resources"][role_id]) if any(a.startswith("kms:") for a in s["Action"])]
+        if spec.component is not Component.ORCHESTRATOR:
+            # Then no other role holds any kms action
+            assert kms == [], (spec.component, spec.name)
+            continue
+        # and an orchestrator holds kms:Sign on its own workflow's key, alone
+        assert kms == [{"Sid": "SignAuditHeads", "Effect": "Allow", "Action": ["kms:Sign"], "Resource": [{"Fn::GetAtt": [keys[spec.name], "Arn"]}]}]
+
+
+def test_secrets_are_readable_only_by_the_agents_that_declare_them(app: Synthesized) -> None:
+    template = app.template
+    catalog = app.catalog
+    agents = functions_by_env(template, "BATON_AGENT")
+    for name, secret in app.stack.resources.secrets.items():
+        # Given each secret of the catalog
+        secret_ref = {"Ref": app.logical_id(secret)}
+        # When the policies whose Allow statements name it are collected
+        readers = {
+            logical_id
+            for logical_id, statement in all_policy_statements(template)
+            if statement.get("Effect") == "Allow" and secret_ref in statement.get("Resource", [])
+        }
         # Then they are exactly the roles of the agents whose tools declare the secret
-        declaring = {a.name for a in CATALOG.agents.values() if any(name in t.secrets for t in CATALOG.tools_of(a))}
+        declaring = {a.name for a in catalog.agents.values() if any(name in t.secrets for t in catalog.tools_of(a))}
+        assert declaring, name
         assert readers == {function_role(template, agents[a]) for a in declaring}
+
+
+def test_the_state_table_is_named_only_by_the_roles_that_keep_run_state(app: Synthesized) -> None:
+    # Given the state table's ARN as the template writes it
+    table = {"Fn::GetAtt": [app.logical_id(app.stack.state_table.table), "Arn"]}
+    for spec, role_id in derived_roles(app):
+        statements = role_statements(app.template["Resources"][role_id])
+        named = [s for s in statements if table in s["Resource"]]
+        # Then no agent (nor the archiver) has a statement on it; the others only under dynamodb:LeadingKeys
+        if spec.component in (Component.AGENT, Component.ARCHIVER):
+            assert named == [], (spec.component, spec.name)
+        else:
+            assert named, (spec.component, spec.name)
+            for statement in named:
+                assert set(statement["Condition"]) == {"ForAllValues:StringLike"}, (spec.name, statement["Sid"])
+                assert set(statement["Condition"]["ForAllValues:StringLike"]) == {"dynamodb:LeadingKeys"}
+                assert not {"dynamodb:Scan", "dynamodb:DeleteItem", "dynamodb:UpdateItem"} & set(statement["Action"])
+
+
+def test_the_extended_catalog_is_the_test_app_plus_one_workflow(synthesized: Synthesized, extended: Synthesized) -> None:
+    # the `app` fixture's second catalog is what its name says: one workflow more, everything else the same
+    small, large = synthesized.catalog, extended.catalog
+    assert len(large.workflows) == len(small.workflows) + 1
+    assert set(small.workflows) < set(large.workflows)
+    assert (large.agents, large.tools, large.resources) == (small.agents, small.tools, small.resources)
+    assert len(all_roles(large)) == len(all_roles(small)) + 2

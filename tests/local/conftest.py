@@ -6,9 +6,11 @@ import pytest
 
 from baton.local.engine import LocalEngine
 
+TEST_APP = "tests.testapp.catalog:CATALOG"
+
 
 @pytest.fixture(scope="module")
 def engine() -> Iterator[LocalEngine]:
-    """One offline deployment of the reference catalog per test module (moto is process-global)."""
-    with LocalEngine() as local:
+    """One offline deployment of Baton's test app per test module (moto is process-global)."""
+    with LocalEngine(TEST_APP) as local:
         yield local

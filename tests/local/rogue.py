@@ -104,8 +104,9 @@ class RoguePlanner:
     }
 
     def decide(self, run: RunView) -> Decision:
-        if run.history:
-            last = run.history[-1]
+        history = run.outcomes()
+        if history:
+            last = history[-1]
             return Finish(result={"agent": last.agent, "status": last.status.value, "error_type": last.error_type})
         return Delegate(tasks=[Task(agent=self.CHOICE[str(run.value("scenario"))])])
 

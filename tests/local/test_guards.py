@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from baton.audit import verify_chain
 from baton.local.engine import LocalEngine
 from baton.models import RunStatus, TaskStatus
 from baton.observability import logger
 from baton.runs import RunRecord
+from baton.verification import verify_record
 from tests.local import rogue
 
 
@@ -30,7 +30,8 @@ def _reset_tool_runs() -> None:
 
 def run(engine: LocalEngine, scenario: str) -> RunRecord:
     record = engine.run("rogue", {"scenario": scenario}, timeout_seconds=30)
-    verify_chain(record.audit, expected_head=record.audit_head)
+    verification = verify_record(record.model_dump(mode="json"), engine.public_key("rogue"))
+    assert verification.ok, verification.problems
     return record
 
 
@@ -101,6 +102,10 @@ def test_a_secret_never_appears_in_errors_audit_records_outputs_or_logs(engine: 
     everything = json.dumps(record.model_dump(mode="json")) + stream.getvalue()
     assert stream.getvalue(), "the run logged nothing: the check would be vacuous"
     assert secret not in everything
-    journal = engine.store.load_journal(record.run_id, 1, ["leaky"]) + engine.store.load_failures(record.run_id, 1)
+    journal = engine.clients.client("dynamodb").query(
+        TableName="baton-state",
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"JOURNAL#{record.run_id}"}},
+    )["Items"]
     assert journal, "nothing journaled: the check would be vacuous"
     assert secret not in json.dumps(journal)

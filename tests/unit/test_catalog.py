@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from baton.catalog import (
     AgentSpec,
@@ -149,3 +149,56 @@ def test_unknown_workflow_and_agent_lookups_fail_closed() -> None:
         CATALOG.workflow("nope")
     with pytest.raises(CatalogError, match="unknown agent 'ghost'"):
         CATALOG.agent("ghost")
+
+
+class FreeText(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    order_id: str
+    note: str = ""
+
+
+def test_trusting_a_free_text_input_key_is_refused() -> None:
+    # Given an input whose order_id is any string (no pattern, no enum) / When the workflow trusts it
+    wf = workflow().model_copy(update={"input_model": FreeText, "trusted_input_keys": ("order_id",)})
+    # Then the catalog refuses to load: only constrained values may be trusted
+    with pytest.raises(CatalogError, match="trusts input key 'order_id', which its model leaves free text"):
+        build(workflows=[wf])
+
+
+def test_trusting_a_constrained_input_key_is_accepted() -> None:
+    class Constrained(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+
+        order_id: str = Field(pattern=r"^ORD-\d+$")
+        count: int = 1
+
+    wf = workflow().model_copy(update={"input_model": Constrained, "trusted_input_keys": ("order_id", "count")})
+    build(workflows=[wf])
+
+
+def test_tool_output_is_untrusted_unless_declared() -> None:
+    assert tool().output_trusted is False
+    assert tool(output_trusted=True).output_trusted is True
+
+
+def test_a_pure_logic_agent_may_declare_no_tools() -> None:
+    catalog = build(agents=[agent(tools=())])
+    assert catalog.agents["lookup"].tools == ()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("name", ["Refund", "refund_flow", "re fund", "-refund", "r" * 41])
+def test_workflow_names_are_lowercase_letters_digits_and_hyphens(name: str) -> None:
+    with pytest.raises(ValidationError):
+        WorkflowSpec.model_validate(workflow().model_dump() | {"name": name})
+
+
+def test_merging_catalogs_accepts_the_same_declaration_twice_and_refuses_a_conflicting_one() -> None:
+    from baton.catalog import Catalog
+
+    first = build()
+    merged = Catalog.merge(first, first)  # type: ignore[arg-type]
+    assert set(merged.agents) == {"lookup"}
+    conflicting = build(tools=[tool(description="another tool of the same name")])
+    with pytest.raises(CatalogError, match="tool 'get_order' is declared differently by two catalogs"):
+        Catalog.merge(first, conflicting)  # type: ignore[arg-type]

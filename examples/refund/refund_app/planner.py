@@ -8,6 +8,8 @@ payment failing after retries -> escalate and notify, concurrently
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import JsonValue
 
 from baton.models import Decision, Delegate, Fail, Finish, RunView, Task, TaskOutcome, TaskStatus
@@ -19,6 +21,25 @@ def _ok(outcome: TaskOutcome | None) -> bool:
 
 
 class RefundPlanner:
+    # Where decide() can go from each step, for `baton graph refund` (from, to, label): "input" is the run's
+    # start, "finish" and "fail" its ends. A stage of two tasks is two edges with the same label.
+    ROUTES: ClassVar[tuple[tuple[str, str, str], ...]] = (
+        ("input", "order_lookup", "retrieve the order"),
+        ("order_lookup", "fail", "lookup failed"),
+        ("order_lookup", "finish", "order not found: rejected"),
+        ("order_lookup", "return_policy", "order found"),
+        ("return_policy", "fail", "policy check failed"),
+        ("return_policy", "payment_reversal", "eligible"),
+        ("return_policy", "customer_notifier", "window expired"),
+        ("return_policy", "case_escalator", "needs review: escalate"),
+        ("return_policy", "customer_notifier", "needs review: escalate"),
+        ("payment_reversal", "customer_notifier", "refunded"),
+        ("payment_reversal", "case_escalator", "failed after retries: escalate"),
+        ("payment_reversal", "customer_notifier", "failed after retries: escalate"),
+        ("case_escalator", "finish", "escalated"),
+        ("customer_notifier", "finish", "refunded, denied or escalated"),
+    )
+
     def decide(self, run: RunView) -> Decision:
         lookup = run.latest("order_lookup")
         if lookup is None:

@@ -48,7 +48,7 @@ def refund_payment(args: RefundPaymentArgs, ctx: ToolContext) -> dict[str, Any]:
     )
     if response.status == 429 or response.status >= 500:
         raise RetryableToolError(f"payment provider answered {response.status}")
-    if response.status >= 400:
+    if not 200 <= response.status < 300:  # a redirect is handed back, never followed: it is no refund either
         raise PaymentRejected(f"payment provider refused the refund with {response.status}")
     body: dict[str, Any] = response.json()
     return body

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from baton.audit import verify_chain
 from baton.local.engine import LocalEngine
 from baton.local.faults import (
     AgentFaults,
@@ -22,6 +21,7 @@ from baton.local.faults import (
     InjectedTimeout,
 )
 from baton.models import RunStatus, TaskStatus
+from baton.verification import verify_record
 from benchmarks.soak import seed_orders, soak_cases
 from refund_app.offline import FakePaymentProvider
 
@@ -108,7 +108,7 @@ def engine() -> Iterator[LocalEngine]:
 
         return invoke
 
-    with LocalEngine(wrap_handler=wrap) as local:
+    with LocalEngine("refund_app.catalog:CATALOG", wrap_handler=wrap) as local:
         yield local
     FAULTED.clear()
 
@@ -124,7 +124,8 @@ def refund_with(engine: LocalEngine, kind: FaultKind, number: int) -> Any:
         record = engine.run("refund", {"order_id": f"ORD-7000{number}"}, timeout_seconds=60)
     finally:
         FAULTED.pop("current")
-    assert verify_chain(record.audit, expected_head=record.audit_head) == len(record.audit)
+    verification = verify_record(record.model_dump(mode="json"), engine.public_key("refund"))
+    assert verification.ok, verification.problems
     return record
 
 
@@ -134,7 +135,7 @@ def ledger_for(engine: LocalEngine, payment_id: str) -> list[dict[str, Any]]:
 
 
 def test_malformed_output_is_caught_by_the_orchestrators_revalidation(engine: LocalEngine) -> None:
-    # Given payment_reversal's journaled output replaced, after the refund, by one its model refuses
+    # Given payment_reversal's reported output replaced, after the refund, by one its model refuses
     record = refund_with(engine, FaultKind.MALFORMED_OUTPUT, 0)
     # Then the orchestrator refuses it (no such value enters the run's context) and the run escalates
     payment = next(s for s in record.steps if s.agent == "payment_reversal")
@@ -149,20 +150,27 @@ def test_malformed_output_is_caught_by_the_orchestrators_revalidation(engine: Lo
 
 def test_timeouts_after_the_refund_are_retried_without_a_second_refund(engine: LocalEngine) -> None:
     # Given every payment_reversal invocation timing out after it called the provider
+    provider: FakePaymentProvider = engine.fixtures["refund"]
+    before = provider.requests
     record = refund_with(engine, FaultKind.TIMEOUT, 1)
-    # Then Step Functions retried it twice, the provider saw three requests with one idempotency key,
-    # and its ledger holds a single refund
+    # Then Step Functions retried the invocation twice, the provider saw the three requests with one idempotency
+    # key and its ledger holds a single refund; the task failed (no answer ever came back) and a human has it
     payment = next(s for s in record.steps if s.agent == "payment_reversal")
-    assert payment.attempts == 3
+    assert (payment.status, payment.error_type) == (TaskStatus.FAILED, "Sandbox.Timedout")
+    assert provider.requests - before == 3
     assert len(ledger_for(engine, "pay_faults_1")) == 1
     assert record.status is RunStatus.SUCCEEDED
+    assert record.result is not None
+    assert record.result["outcome"] == "escalated"
 
 
-def test_double_delivery_journals_twice_and_refunds_once(engine: LocalEngine) -> None:
+def test_double_delivery_records_one_attempt_and_refunds_once(engine: LocalEngine) -> None:
+    # Given every payment_reversal request delivered twice / Then the state machine records the one answer it
+    # got for the attempt, and the provider refunded once (the idempotency key is the order's)
     record = refund_with(engine, FaultKind.DUPLICATE, 2)
     payment = next(s for s in record.steps if s.agent == "payment_reversal")
     assert payment.status is TaskStatus.SUCCEEDED
-    assert payment.attempts == 2
+    assert payment.attempts == 1
     assert record.result is not None
     assert record.result["outcome"] == "refunded"
     assert [r["refund_id"] for r in ledger_for(engine, "pay_faults_2")] == [record.result["refund_id"]]

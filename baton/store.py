@@ -1,0 +1,140 @@
+"""What the runtime keeps about runs, as typed records, and the store protocol the orchestrator and API use.
+
+`baton.state.DynamoStateStore` is the deployment's store (the only module that speaks DynamoDB's wire format);
+`baton.testing.memory_store.InMemoryStateStore` is a fake with the same behaviour for unit tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, JsonValue
+
+from baton.audit import AuditRecord
+from baton.models import ContextEntry, PlanResponse, RunStatus, TaskInput, TaskOutcome
+
+# Version of what a run stores. 2: run ids carry their workflow, the API writes a start request and the
+# orchestrator creates the run, the state machine records the journal, heads are signed.
+SCHEMA_VERSION = 2
+# DynamoDB items are limited to 400 KB; leave room for keys and attributes
+MAX_VALUE_BYTES = 300_000
+
+
+class StateError(Exception):
+    pass
+
+
+class RunNotFound(StateError):
+    pass
+
+
+class ConcurrentUpdate(StateError):
+    """Another writer changed the run since it was read (or the item already exists)."""
+
+
+class IdempotencyConflict(StateError):
+    """An idempotency key reused for a different request."""
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StartRequest(_Record):
+    """A validated request to start a run, written by the API; the orchestrator creates the run from it."""
+
+    schema_version: int = SCHEMA_VERSION
+    run_id: str
+    workflow: str
+    input: dict[str, JsonValue]
+    caller: str  # the IAM principal that asked (normalised: a role, not one of its sessions)
+    idempotency_key: str | None = None
+    requested_at: str
+    expires_at: int
+
+
+class RunMeta(_Record):
+    """The run record: status, optimistic-lock version, stage, signed audit head, last answer."""
+
+    schema_version: int = SCHEMA_VERSION
+    run_id: str
+    workflow: str
+    status: RunStatus
+    version: int
+    stage: int
+    # the one execution this run belongs to ($$.Execution.Id); every other one is refused
+    execution: str
+    caller: str
+    audit_seq: int
+    audit_head: str
+    audit_signature: str
+    audit_key_id: str
+    created_at: str
+    updated_at: str
+    expires_at: int
+    last_plan: PlanResponse | None = None
+    stage_tasks: int = 0
+    result: dict[str, JsonValue] | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordedAttempt:
+    """One journal item the state machine wrote: an agent's report, or a crash its Catch caught."""
+
+    stage: int
+    index: int
+    attempt: int
+    execution: str
+    entry_json: str | None = None
+    error: str | None = None
+    cause: str | None = None
+
+
+@dataclass
+class RunSnapshot:
+    """Everything one Plan needs, read at once. `meta` is None before the run's first Plan (then `start` is set)."""
+
+    meta: RunMeta | None
+    start: StartRequest | None
+    context: dict[str, ContextEntry] = field(default_factory=dict)
+    history: list[TaskOutcome] = field(default_factory=list)
+    tasks: dict[int, TaskInput] = field(default_factory=dict)
+    attempts: list[RecordedAttempt] = field(default_factory=list)
+
+
+@dataclass
+class Commit:
+    """One atomic change of a run: the new run record and every item the stage produced."""
+
+    meta: RunMeta
+    expected_version: int | None  # None: the run is being created (its record must not exist yet)
+    context: dict[str, ContextEntry] = field(default_factory=dict)
+    steps: list[TaskOutcome] = field(default_factory=list)
+    tasks: dict[int, TaskInput] = field(default_factory=dict)  # the new stage's tasks, by index
+    audit: list[AuditRecord] = field(default_factory=list)
+
+
+class StateStore(Protocol):
+    def put_start(self, request: StartRequest, idempotency: tuple[str, str] | None = None) -> str:
+        """Store a start request; with `idempotency=(key, request_hash)` a repeat returns the first run's id."""
+        ...
+
+    def load_snapshot(self, run_id: str) -> RunSnapshot: ...
+
+    def commit(self, commit: Commit) -> None:
+        """Write everything or nothing; ConcurrentUpdate if the run changed since `expected_version`."""
+        ...
+
+    def find_meta(self, run_id: str) -> RunMeta | None: ...
+
+    def load_start(self, run_id: str) -> StartRequest | None: ...
+
+    def load_context(self, run_id: str) -> dict[str, ContextEntry]: ...
+
+    def load_history(self, run_id: str) -> list[TaskOutcome]: ...
+
+    def load_audit(self, run_id: str, up_to_seq: int) -> list[dict[str, Any]]:
+        """Committed audit records, oldest first, each with its `signature` where a commit ended."""
+        ...
