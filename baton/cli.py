@@ -39,8 +39,6 @@ if TYPE_CHECKING:
     from baton.runs import RunRecord
 
 LOG_DIR = Path(".baton") / "logs"
-# the log key naming the function that wrote a line (the key Powertools uses on Lambda)
-FUNCTION_KEY = "function_name"
 
 
 class UsageError(Exception):
@@ -91,8 +89,18 @@ def _parser() -> argparse.ArgumentParser:
 
     audit = commands.add_parser("audit", help="audit trail tools")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
-    verify = audit_commands.add_parser("verify", help="verify the hash chain of a run record written by --out")
-    verify.add_argument("file", type=Path)
+    verify = audit_commands.add_parser(
+        "verify",
+        help="verify a run's audit trail against its workflow's signing key",
+        description="verify FILE --public-key KEY.pem: a run record written by `baton run --out` (or exported); "
+        "verify --stack NAME RUN_ID: a deployed run, read from the stack's state table, signatures checked by KMS",
+    )
+    verify.add_argument("file", type=Path, nargs="?", help="a run record (JSON)")
+    verify.add_argument(
+        "--public-key", type=Path, help="the workflow's audit public key (PEM), from a source you trust"
+    )
+    verify.add_argument("--stack", nargs=2, metavar=("NAME", "RUN_ID"), help="verify a deployed run instead")
+    verify.add_argument("--allow-running", action="store_true", help="accept a run that has not finished yet")
     return parser
 
 
@@ -104,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         "validate": _validate,
         "graph": _graph,
         "run": _run,
-        "audit": lambda a: _verify(a.file),
+        "audit": _verify,
     }
     try:
         return commands[args.command](args)
@@ -369,20 +377,6 @@ def _open_log() -> tuple[Path, IO[str]]:
         raise UsageError(f"cannot write the run's log under {str(LOG_DIR)!r}: {error.strerror}") from None
 
 
-def _named(function: str, handler: Callable[[dict[str, Any]], Any]) -> Callable[[dict[str, Any]], Any]:
-    """Offline, every log line a function writes names it (on Lambda, Powertools adds function_name itself)."""
-    from baton.observability import logger
-
-    def run(event: dict[str, Any]) -> Any:
-        logger.thread_safe_append_keys(**{FUNCTION_KEY: function})
-        try:
-            return handler(event)
-        finally:
-            logger.thread_safe_remove_keys([FUNCTION_KEY])
-
-    return run
-
-
 def _run(args: argparse.Namespace) -> int:
     app, run_input = _check_run(args)
     try:
@@ -404,7 +398,7 @@ def _run(args: argparse.Namespace) -> int:
             stack.enter_context(log_file)
             stack.enter_context(logs_to(log_file))
             try:
-                engine = stack.enter_context(LocalEngine(app.config, wrap_handler=_named))
+                engine = stack.enter_context(LocalEngine(app.config))
             except Exception as error:  # an offline fixture of the app failed: nothing has run yet
                 raise UsageError(f"cannot set up the offline deployment: {describe_exception(error)}") from None
             try:
@@ -421,6 +415,7 @@ def _run(args: argparse.Namespace) -> int:
                     timeout_seconds=args.timeout,
                     on_step=None if args.json else lambda step: _print_progress(step, out),
                 )
+                public_key = engine.public_key(args.workflow)
             except TimeoutError:
                 ended = f"baton: run {run_id} did not end within {args.timeout:g} s; its log: {log_path}"
                 print(ended, file=sys.stderr)
@@ -432,6 +427,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.out is not None:
         try:
             args.out.write_text(json.dumps(record.model_dump(mode="json"), indent=2) + "\n")
+            _key_file(args.out).write_bytes(public_key)
         except OSError as error:
             print(f"baton: cannot write {str(args.out)!r}: {error.strerror}", file=sys.stderr)
             return 1
@@ -498,25 +494,59 @@ def _print_timeline(record: RunRecord, elapsed: float, log_path: Path, out_path:
     print(f"audit  {len(record.audit)} records, head {record.audit_head[:16]}", file=out)
     print(f"logs   {log_path}", file=out)
     if out_path is not None:
-        print(f"record {out_path}  (check it with: baton audit verify {out_path})", file=out)
+        key = _key_file(out_path)
+        print(f"record {out_path}  (check it with: baton audit verify {out_path} --public-key {key})", file=out)
 
 
 # ---------------------------------------------------------------- baton audit verify
 
 
-def _verify(path: Path) -> int:
-    from baton.audit import verify_chain
+def _key_file(record_path: Path) -> Path:
+    """Where `baton run --out FILE` puts the run's public audit key (offline keys live as long as the run)."""
+    return record_path.with_name(record_path.name + ".key.pem")
 
-    record = _read_json(path)
-    audit = record.get("audit") if isinstance(record, dict) else None
-    if not isinstance(audit, list) or not all(isinstance(entry, dict) for entry in audit):
-        raise UsageError(f"{str(path)!r} is not a run record (no 'audit' list of records)")
-    problems = verify_chain(audit, str(record.get("run_id")), str(record.get("workflow")))
-    if problems:
-        print(f"audit chain BROKEN: {problems[0]}")
-        return 1
-    print(f"audit chain intact: {len(audit)} records, head {str(record.get('audit_head', ''))[:16]}")
-    return 0
+
+def _verify(args: argparse.Namespace) -> int:
+    from baton.verification import report_lines, verify_record
+
+    if args.stack is not None:
+        if args.file is not None or args.public_key is not None:
+            raise UsageError(
+                "--stack NAME RUN_ID reads the run and the key from the stack: give no FILE or --public-key"
+            )
+        return _verify_stack(*args.stack)
+    if args.file is None:
+        raise UsageError("give a run record FILE and --public-key KEY.pem (or --stack NAME RUN_ID)")
+    record = _read_json(args.file)
+    if not isinstance(record, dict) or not isinstance(record.get("audit"), list):
+        raise UsageError(f"{str(args.file)!r} is not a run record (no 'audit' list of records)")
+    if args.public_key is None:
+        raise UsageError("--public-key KEY.pem is required: the workflow's audit key, from a source you trust")
+    try:
+        pem = args.public_key.read_bytes()
+        verification = verify_record(record, pem, allow_running=args.allow_running)
+    except OSError as error:
+        raise UsageError(f"cannot read {str(args.public_key)!r}: {error.strerror}") from None
+    except ValueError as error:  # not a PEM public key, or not P-256
+        raise UsageError(f"{str(args.public_key)!r}: {error}") from None
+    for line in report_lines(verification):
+        print(line)
+    return 0 if verification.ok else 1
+
+
+def _verify_stack(stack: str, run_id: str) -> int:
+    from baton.aws import AwsClients
+    from baton.keys import InvalidRunId
+    from baton.store import RunNotFound
+    from baton.verification import report_lines, verify_stack_run
+
+    try:
+        verification = verify_stack_run(AwsClients(), stack, run_id)
+    except (InvalidRunId, RunNotFound, LookupError) as error:
+        raise UsageError(str(error)) from None
+    for line in report_lines(verification):
+        print(line)
+    return 0 if verification.ok else 1
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ Roles (one each):
                  state table: the state machine hands it its task and records its report.
   orchestrator   one per workflow: read that workflow's runs, start requests, tasks and journal; write its
                  runs and tasks (dynamodb:LeadingKeys, patterns from baton.keys); sign audit heads with
-                 that workflow's KMS key; logs, traces.
+                 that workflow's KMS key; an Express workflow's also queries its open runs in the sparse
+                 open-runs index (to sweep those its executions left behind); logs, traces.
   api            create start requests and idempotency items of the workflows it serves, read their runs,
                  start their executions; logs, traces.
   state machine  one per workflow: invoke exactly that workflow's orchestrator and agent functions, read
@@ -207,8 +208,23 @@ def orchestrator_role(catalog: Catalog, workflow: WorkflowSpec) -> RoleSpec:
                 actions=("kms:Sign",),
                 resources=(PlatformRef(kind=Platform.AUDIT_KEY, name=name),),
             ),
+            *_sweep_statements(workflow),
             _function_logs(),
             _function_tracing(),
+        ),
+    )
+
+
+def _sweep_statements(workflow: WorkflowSpec) -> tuple[StatementSpec, ...]:
+    """An Express workflow's orchestrator finds its own open runs past their deadline (the sparse index's key)."""
+    if workflow.execution != "express":
+        return ()
+    return (
+        StatementSpec(
+            sid="SweepOpenRuns",
+            actions=("dynamodb:Query",),
+            resources=(STATE_TABLE.model_copy(update={"suffix": f"/index/{keys.OPEN_RUNS_INDEX}"}),),
+            conditions=_leading_keys(workflow.name),
         ),
     )
 

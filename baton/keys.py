@@ -10,6 +10,10 @@ orchestrator and state machine, and the API, to their own workflows' items.
   JOURNAL#<run_id>      <stage>#<index>#<attempt>#<entry|crash>             state machine writes (conditional)
   START#<run_id>        REQUEST                                             the API writes (conditional)
   IDEMPOTENCY#<workflow>#<caller>#<key>   KEY                               the API writes (conditional)
+
+An Express workflow's running run also carries `open_workflow` and `open_deadline` on its META item, a sparse
+index (OPEN_RUNS_INDEX) the orchestrator's sweep reads: Express executions emit no status-change events, so a
+run whose execution timed out is found by its deadline instead.
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ META = "META"
 REQUEST = "REQUEST"
 IDEMPOTENCY_SK = "KEY"
 CTX_PREFIX = "CTX#"
+OPEN_RUNS_INDEX = "open-runs"
+OPEN_WORKFLOW = "open_workflow"
+OPEN_DEADLINE = "open_deadline"
 STEP_PREFIX = "STEP#"
 AUDIT_PREFIX = "AUDIT#"
 

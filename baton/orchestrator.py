@@ -7,6 +7,7 @@ the API only leaves a start request, the state machine only records what agents 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,8 @@ from baton.store import Commit, ConcurrentUpdate, RunMeta, RunNotFound, StartReq
 
 # attempts per task: the first, then two retries of an attempt the agent reports as transient
 MAX_ATTEMPTS = 3
+# an Express execution lasts at most 5 minutes; its run is swept a minute after that
+EXPRESS_DEADLINE_SECONDS = 6 * 60
 _CLOSE_RETRIES = 3
 
 
@@ -68,6 +71,7 @@ class Orchestrator:
         agent_functions: dict[str, str],
         signer: HeadSigner,
         clock: Callable[[], str] = now_iso,
+        epoch: Callable[[], float] = time.time,
     ) -> None:
         missing = sorted(set(workflow.agents) - set(agent_functions))
         if missing:
@@ -79,6 +83,7 @@ class Orchestrator:
         self._functions = agent_functions
         self._signer = signer
         self._clock = clock
+        self._epoch = epoch
 
     def handle(self, request: PlanRequest) -> PlanResponse:
         if request.failure is not None:
@@ -143,6 +148,7 @@ class Orchestrator:
             created_at=start.requested_at,
             updated_at=now,
             expires_at=start.expires_at,
+            deadline=int(self._epoch() + EXPRESS_DEADLINE_SECONDS) if self._workflow.execution == "express" else None,
         )
         chain = AuditChain(meta.run_id, meta.workflow, 0, GENESIS_HASH)
         chain.append(
@@ -315,6 +321,16 @@ class Orchestrator:
         )
 
     # ------------------------------------------------------------ closing a run whose execution failed
+
+    def sweep(self) -> list[str]:
+        """Close the Express runs whose execution must have ended (Express executions emit no status events)."""
+        closed = []
+        for run_id in self._store.open_runs(self._workflow.name, int(self._epoch())):
+            meta = self._store.find_meta(run_id)
+            if meta is not None and meta.status is RunStatus.RUNNING:
+                self.close(run_id, meta.execution, "execution timed out: an Express execution lasts at most 5 minutes")
+                closed.append(run_id)
+        return closed
 
     def close(self, run_id: str, execution: str, reason: str) -> PlanResponse:
         """Fail a run whose execution failed, timed out or was stopped, so no run is left RUNNING.

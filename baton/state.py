@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from baton import keys
 from baton.audit import AuditRecord, canonical_json
-from baton.models import ContextEntry, TaskInput, TaskOutcome
+from baton.models import ContextEntry, RunStatus, TaskInput, TaskOutcome
 from baton.store import (
     MAX_VALUE_BYTES,
     Commit,
@@ -57,6 +57,10 @@ def _plain(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def _meta_item(meta: RunMeta) -> dict[str, Any]:
+    # only a running run with a deadline is in the sparse open-runs index
+    open_run: dict[str, str | int] = {}
+    if meta.deadline is not None and meta.status is RunStatus.RUNNING:
+        open_run = {keys.OPEN_WORKFLOW: meta.workflow, keys.OPEN_DEADLINE: meta.deadline}
     return _item(
         keys.run_pk(meta.run_id),
         keys.META,
@@ -65,6 +69,7 @@ def _meta_item(meta: RunMeta) -> dict[str, Any]:
         version=meta.version,
         status=meta.status.value,
         workflow=meta.workflow,
+        **open_run,
     )
 
 
@@ -227,6 +232,22 @@ class DynamoStateStore:
                 record["signature"] = item["signature"]
             records.append(record)
         return records
+
+    def open_runs(self, workflow: str, deadline_before: int) -> list[str]:
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": keys.OPEN_RUNS_INDEX,
+            "KeyConditionExpression": "#w = :w AND #d < :d",
+            "ExpressionAttributeNames": {"#w": keys.OPEN_WORKFLOW, "#d": keys.OPEN_DEADLINE},
+            "ExpressionAttributeValues": {":w": {"S": workflow}, ":d": {"N": str(deadline_before)}},
+        }
+        run_ids: list[str] = []
+        while True:
+            response = self._ddb.query(**kwargs)
+            run_ids += [str(item["pk"]["S"]).removeprefix("RUN#") for item in response.get("Items", [])]
+            if "LastEvaluatedKey" not in response:
+                return run_ids
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     # ------------------------------------------------------------ DynamoDB
 

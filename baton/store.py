@@ -74,6 +74,8 @@ class RunMeta(_Record):
     updated_at: str
     expires_at: int
     last_plan: PlanResponse | None = None
+    # Express only: when the run's execution must have ended (epoch seconds); the sweep closes it after that
+    deadline: int | None = None
     stage_tasks: int = 0
     result: dict[str, JsonValue] | None = None
     reason: str | None = None
@@ -137,4 +139,8 @@ class StateStore(Protocol):
 
     def load_audit(self, run_id: str, up_to_seq: int) -> list[dict[str, Any]]:
         """Committed audit records, oldest first, each with its `signature` where a commit ended."""
+        ...
+
+    def open_runs(self, workflow: str, deadline_before: int) -> list[str]:
+        """Running runs of an Express workflow whose deadline has passed."""
         ...

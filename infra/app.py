@@ -6,7 +6,10 @@ directory, or BATON_CATALOG), with the cdk-nag AwsSolutions and Serverless packs
 Context:
   baton:stack=NAME     the stack's name (default: "Baton")
   baton:bundle=false   ship sources without pip-installed dependencies (tests; never for deployment)
-  baton:retain=false   destroy tables, secrets and log groups with the stack (development accounts)
+  baton:retain=false   destroy tables, secrets and log groups with the stack (development accounts); the audit
+                       archive bucket and the audit signing keys are always retained (the archive is under
+                       Object Lock, and its signatures stay verifiable only with the keys)
+  baton:audit-retention-days=N  how long each archived audit record is locked (default 365)
   baton:pip-index-url=URL  the index the Lambda dependencies are fetched from (default: https://pypi.org/simple)
   baton:wheelhouse=DIR     fetch them from a directory of wheels instead, with no index (both: hash-checked)
 
@@ -48,6 +51,7 @@ def build_app(app: App | None = None, catalog: str | AppConfig | None = None) ->
         catalog=config,
         code=FunctionCode(bundle=_flag(app, "baton:bundle", default=True), source=PackageSource.from_context(app.node)),
         removal_policy=RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY,
+        audit_retention_days=int(app.node.try_get_context("baton:audit-retention-days") or 365),
         description="Baton: agents, orchestration, state and API of the workflow catalog",
     )
     Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))

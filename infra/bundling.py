@@ -180,9 +180,9 @@ def asset_hash(kind: str, catalog_source: str) -> str:
 
 @jsii.implements(ILocalBundling)
 class LocalPipBundling:
-    """Bundles a function's asset on this machine: cached dependencies plus its own sources."""
+    """Bundles a function's asset on this machine: cached dependencies (unless `source` is None) and its sources."""
 
-    def __init__(self, kind: str, catalog_source: str, source: PackageSource) -> None:
+    def __init__(self, kind: str, catalog_source: str, source: PackageSource | None) -> None:
         self.kind = kind
         self.catalog_source = catalog_source
         self.source = source
@@ -190,8 +190,9 @@ class LocalPipBundling:
     def try_bundle(self, output_dir: str, *args: Any, **options: Any) -> bool:
         del args, options  # the Docker options do not apply to local bundling
         output = Path(output_dir)
-        dependencies = dependencies_dir(self.source)
-        shutil.copytree(dependencies, output, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".complete"))
+        if self.source is not None:
+            dependencies = dependencies_dir(self.source)
+            shutil.copytree(dependencies, output, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".complete"))
         copy_sources(self.kind, self.catalog_source, output)
         return True
 
@@ -206,10 +207,7 @@ class FunctionCode:
     def for_function(self, kind: str, catalog_source: str) -> lambda_.Code:
         handler_dir = Path(__file__).parent.parent / "functions" / kind
         digest = asset_hash(kind, catalog_source)
-        if not self.bundle:
-            staging = Path(tempfile.mkdtemp(prefix=f"baton-{kind}-"))
-            copy_sources(kind, catalog_source, staging)
-            return lambda_.Code.from_asset(str(staging), asset_hash=digest, asset_hash_type=AssetHashType.CUSTOM)
+        # bundle=False: the sources alone, still staged by CDK under its output directory (nothing left in /tmp)
         return lambda_.Code.from_asset(
             str(handler_dir),
             asset_hash=digest,
@@ -217,6 +215,6 @@ class FunctionCode:
             bundling=BundlingOptions(
                 # required by the API, never pulled: local bundling always succeeds or raises
                 image=DockerImage.from_registry("public.ecr.aws/sam/build-python3.13"),
-                local=LocalPipBundling(kind, catalog_source, self.source),
+                local=LocalPipBundling(kind, catalog_source, self.source if self.bundle else None),
             ),
         )

@@ -10,14 +10,16 @@ from __future__ import annotations
 from baton.aws import AwsClients
 from baton.functions.agent import handler as agent_handler
 from baton.functions.api import handler as api_handler
+from baton.functions.archiver import handler as archiver_handler
 from baton.functions.orchestrator import handler as orchestrator_handler
 from baton.http import HttpTransport
 from baton.local import moto_patches
-from baton.runtime import build_agent_runner, build_api, build_orchestrator
+from baton.runtime import build_agent_runner, build_api, build_archiver, build_orchestrator
 
 AGENT_HANDLER = "baton.functions.agent.handler.handler"
 ORCHESTRATOR_HANDLER = "baton.functions.orchestrator.handler.handler"
 API_HANDLER = "baton.functions.api.handler.handler"
+ARCHIVER_HANDLER = "baton.functions.archiver.handler.handler"
 API_FUNCTION = "baton-api"
 _AGENT_PREFIX = "baton-agent-"
 _ORCHESTRATOR_PREFIX = "baton-orchestrator-"
@@ -51,4 +53,7 @@ def in_process_handler(
     if handler_path == API_HANDLER:
         services = build_api(env, clients)
         return lambda event: api_handler.handle(event, services)
+    if handler_path == ARCHIVER_HANDLER:  # deployed by the stack; offline, moto's streams do not reach it
+        archiver = build_archiver(env, clients)
+        return lambda event: archiver_handler.handle(event, archiver)
     raise ValueError(f"no in-process handler for {handler_path!r}")

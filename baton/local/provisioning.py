@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from baton import keys
 from baton.aws import AwsClients
 from baton.catalog import ResourceKind, ResourceSpec
 from baton.config import LoadedApp
@@ -24,6 +25,7 @@ from baton.local.functions import (
     in_process_handler,
     orchestrator_function_name,
 )
+from baton.observability import logger
 from baton.settings import Settings
 from baton.statemachine import render_definition
 
@@ -32,13 +34,26 @@ HandlerWrapper = Callable[[str, moto_patches.Handler], moto_patches.Handler]
 
 
 def create_state_table(ddb: Any, name: str) -> None:
-    """The state table as the infrastructure defines it: pk/sk strings, on demand, TTL on expires_at."""
+    """The state table as the infrastructure defines it: pk/sk strings, on demand, TTL on expires_at, and the
+    sparse open-runs index."""
     ddb.create_table(
         TableName=name,
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
         AttributeDefinitions=[
             {"AttributeName": "pk", "AttributeType": "S"},
             {"AttributeName": "sk", "AttributeType": "S"},
+            {"AttributeName": keys.OPEN_WORKFLOW, "AttributeType": "S"},
+            {"AttributeName": keys.OPEN_DEADLINE, "AttributeType": "N"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": keys.OPEN_RUNS_INDEX,
+                "KeySchema": [
+                    {"AttributeName": keys.OPEN_WORKFLOW, "KeyType": "HASH"},
+                    {"AttributeName": keys.OPEN_DEADLINE, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            }
         ],
         BillingMode="PAY_PER_REQUEST",
     )
@@ -61,6 +76,19 @@ class Deployment:
     state_machines: dict[str, str] = field(default_factory=dict)
     audit_keys: dict[str, str] = field(default_factory=dict)
     functions: dict[str, dict[str, str]] = field(default_factory=dict)  # function name -> environment
+
+
+def _named(function: str, handler: moto_patches.Handler) -> moto_patches.Handler:
+    """Every log line a function writes names it (`function_name`, the key Powertools sets on Lambda)."""
+
+    def run(event: dict[str, Any]) -> Any:
+        logger.thread_safe_append_keys(function_name=function)
+        try:
+            return handler(event)
+        finally:
+            logger.thread_safe_remove_keys(["function_name"])
+
+    return run
 
 
 class Provisioner:
@@ -154,7 +182,7 @@ class Provisioner:
             Code={"ZipFile": b"offline"},
             Environment={"Variables": env},
         )
-        handler = in_process_handler(handler_path, env, self._function_clients(name), self._http)
+        handler = _named(name, in_process_handler(handler_path, env, self._function_clients(name), self._http))
         moto_patches.register(name, self._wrap(name, handler))
         deployment.functions[name] = env
         return str(created["FunctionArn"])

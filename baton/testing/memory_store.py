@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from baton.audit import canonical_json
-from baton.models import ContextEntry, TaskInput, TaskOutcome
+from baton.models import ContextEntry, RunStatus, TaskInput, TaskOutcome
 from baton.store import (
     Commit,
     ConcurrentUpdate,
@@ -154,6 +154,17 @@ class InMemoryStateStore:
             if commit.audit:
                 self.signatures.setdefault(meta.run_id, {})[commit.audit[-1].seq] = meta.audit_signature
             self.commits += 1
+
+    def open_runs(self, workflow: str, deadline_before: int) -> list[str]:
+        with self._lock:
+            return sorted(
+                m.run_id
+                for m in self.metas.values()
+                if m.workflow == workflow
+                and m.status is RunStatus.RUNNING
+                and m.deadline is not None
+                and m.deadline < deadline_before
+            )
 
     def load_context(self, run_id: str) -> dict[str, ContextEntry]:
         with self._lock:

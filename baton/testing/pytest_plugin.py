@@ -7,8 +7,8 @@
 `baton_engine` (module scope): the offline deployment (LocalEngine, on moto) of the app whose pyproject.toml
 is nearest the test module ([tool.baton] catalog), or of the catalog the `baton_catalog` fixture names
 (override it to choose: return "myapp.catalog:CATALOG"). `baton_run` (function scope): a function that
-starts a workflow with an input dict, waits for its end, checks the run's audit chain, and returns the
-RunRecord.
+starts a workflow with an input dict, waits for its end, verifies the run's signed audit trail, and returns
+the RunRecord.
 
 moto is imported only when `baton_engine` is first used, so installing this plugin never breaks a test run
 without Baton's offline extra: tests that use the fixtures are skipped, with the reason, instead.
@@ -68,14 +68,14 @@ def baton_engine(request: pytest.FixtureRequest, baton_catalog: str | None) -> I
 
 @pytest.fixture
 def baton_run(baton_engine: LocalEngine) -> BatonRun:
-    """Run a workflow offline and return its RunRecord (whose audit chain has been verified)."""
-    from baton.audit import verify_chain
+    """Run a workflow offline and return its RunRecord (whose signed audit trail has been verified)."""
+    from baton.verification import verify_record
 
     def run(workflow: str, run_input: dict[str, Any], *, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> RunRecord:
         record = baton_engine.run(workflow, run_input, timeout_seconds=timeout_seconds)
-        problems = verify_chain(record.audit, record.run_id, record.workflow)
-        if problems:
-            raise AssertionError(f"the audit chain of run {record.run_id} is broken: {problems[0]}")
+        verification = verify_record(record.model_dump(mode="json"), baton_engine.public_key(workflow))
+        if not verification.ok:
+            raise AssertionError(f"the audit trail of run {record.run_id} does not verify: {verification.problems}")
         return record
 
     return run

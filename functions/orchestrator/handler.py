@@ -1,8 +1,9 @@
 """Orchestrator Lambda: one invocation per stage of a run (see baton.orchestrator).
 
-It also receives the "Step Functions Execution Status Change" events of its workflow's executions that
-failed, timed out or were aborted (an EventBridge rule), and closes their runs, so that no run is left
-RUNNING whatever stopped its execution.
+It also closes runs whose execution ended outside its hands, so that no run is left RUNNING whatever stopped
+its execution: for a Standard workflow, on the "Step Functions Execution Status Change" events of executions
+that failed, timed out or were aborted (an EventBridge rule); for an Express workflow, whose executions emit
+no such events, on a schedule (`{"sweep": true}`), by each open run's deadline.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from baton.orchestrator import Orchestrator
 from baton.runtime import build_orchestrator
 
 STATUS_CHANGE = "Step Functions Execution Status Change"
+# what the schedule of an Express workflow sends
+SWEEP = {"sweep": True}
 
 
 class _ExecutionDetail(BaseModel):
@@ -36,6 +39,10 @@ def _orchestrator() -> Orchestrator:
 
 
 def handle(event: dict[str, Any], orchestrator: Orchestrator) -> dict[str, Any]:
+    if event == SWEEP:
+        closed = orchestrator.sweep()
+        logger.info("swept open runs", extra={"closed": closed})
+        return {"closed": closed}
     if event.get("detail-type") == STATUS_CHANGE:
         detail = _ExecutionDetail.model_validate(event.get("detail"))
         with correlated(detail.name):

@@ -118,7 +118,11 @@ class WorkflowOrchestration(Construct):
         self.reconcile_rule, self.reconcile_dead_letters = self._reconcile_rule()
 
     def _reconcile_rule(self) -> tuple[events.Rule, sqs.Queue]:
-        """Executions that failed, timed out or were stopped from outside: the orchestrator closes their runs."""
+        """Close runs whose execution ended outside the orchestrator's hands.
+
+        Standard: a rule on the execution's status change (FAILED, TIMED_OUT, ABORTED). Express executions
+        emit no such events: a schedule asks the orchestrator to sweep its open runs past their deadline.
+        """
         dead_letters = sqs.Queue(
             self,
             "ReconcileDeadLetters",
@@ -129,13 +133,32 @@ class WorkflowOrchestration(Construct):
         acknowledge(
             dead_letters,
             "AwsSolutions-SQS3",
-            "this queue is the dead-letter queue of the execution-status rule's target; it has no DLQ of its own",
+            "this queue is the dead-letter queue of the reconcile rule's target; it has no DLQ of its own",
         )
         acknowledge(
             dead_letters,
             "Serverless-SQSRedrivePolicy",
-            "this queue is the dead-letter queue of the execution-status rule's target; a redrive would loop",
+            "this queue is the dead-letter queue of the reconcile rule's target; a redrive would loop",
         )
+
+        def target(event: events.RuleTargetInput | None = None) -> targets.LambdaFunction:
+            return targets.LambdaFunction(
+                self.orchestrator.function,
+                event=event,
+                retry_attempts=4,
+                max_event_age=Duration.hours(2),
+                dead_letter_queue=dead_letters,
+            )
+
+        if self.workflow.execution == "express":
+            rule = events.Rule(
+                self,
+                "ReconcileRule",
+                description=f"Baton: close runs of Express workflow {self.workflow.name} past their deadline",
+                schedule=events.Schedule.rate(Duration.minutes(5)),
+                targets=[target(events.RuleTargetInput.from_object({"sweep": True}))],
+            )
+            return rule, dead_letters
         rule = events.Rule(
             self,
             "ReconcileRule",
@@ -148,14 +171,7 @@ class WorkflowOrchestration(Construct):
                     "stateMachineArn": [self.state_machine.state_machine_arn],
                 },
             ),
-            targets=[
-                targets.LambdaFunction(
-                    self.orchestrator.function,
-                    retry_attempts=4,
-                    max_event_age=Duration.hours(2),
-                    dead_letter_queue=dead_letters,
-                )
-            ],
+            targets=[target()],
         )
         return rule, dead_letters
 
@@ -167,7 +183,11 @@ def _role_name(stack_name: str, workflow: str) -> str:
 
 
 def _audit_key(scope: Construct, workflow: str, orchestrator_role_name: str) -> kms.Key:
-    """The workflow's audit signing key: only its orchestrator role may sign; the account may verify and manage."""
+    """The workflow's audit signing key: only its orchestrator role may sign; the account may verify and manage.
+
+    Account administrators keep kms:PutKeyPolicy (a key no one can manage is refused by KMS); changing the
+    policy to let someone else sign is then an act CloudTrail records, not a silent grant.
+    """
     account = iam.AccountRootPrincipal()
     orchestrator_arn = f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:role/{orchestrator_role_name}"
     policy = iam.PolicyDocument(
@@ -175,9 +195,10 @@ def _audit_key(scope: Construct, workflow: str, orchestrator_role_name: str) -> 
             iam.PolicyStatement(
                 sid="KeyAdministration",
                 principals=[account],
+                # no kms:CreateGrant: a grant would let another principal sign, past the statement below
                 actions=[
                     "kms:CancelKeyDeletion",
-                    "kms:Create*",
+                    "kms:CreateAlias",
                     "kms:Delete*",
                     "kms:Describe*",
                     "kms:Disable*",

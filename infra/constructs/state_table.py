@@ -6,6 +6,8 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
+from baton import keys
+
 TTL_ATTRIBUTE = "expires_at"
 
 
@@ -27,4 +29,11 @@ class StateTable(Construct):
             stream=dynamodb.StreamViewType.NEW_IMAGE,
             deletion_protection=removal_policy is RemovalPolicy.RETAIN,
             removal_policy=removal_policy,
+        )
+        # sparse: only the run records of running Express runs carry its keys (see baton.keys)
+        self.table.add_global_secondary_index(
+            index_name=keys.OPEN_RUNS_INDEX,
+            partition_key=dynamodb.Attribute(name=keys.OPEN_WORKFLOW, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=keys.OPEN_DEADLINE, type=dynamodb.AttributeType.NUMBER),
+            projection_type=dynamodb.ProjectionType.KEYS_ONLY,
         )

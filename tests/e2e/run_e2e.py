@@ -8,7 +8,8 @@ CDK-bootstrapped: `npx cdk bootstrap aws://ACCOUNT/REGION`):
 
  1. `cdk deploy` this repository's app (the refund example, [tool.baton] in pyproject.toml) into a new stack
     with a unique name (BatonE2e<UTC time><random>), with baton:retain=false so that destroying it removes
-    its tables, secrets, keys and log groups too;
+    its tables, secrets and log groups too (the audit archive bucket, locked for one day here, and the
+    workflow's audit signing key are always retained: delete them by hand once the lock has passed);
  2. seed the stack's orders table with the example's own offline seed (refund_app.offline.prepare, the orders
     the offline tests use), through the real table;
  3. start a run for each of examples/refund/{default,window-expired,provider-failing}.json through the real
@@ -29,12 +30,12 @@ Cost (us-east-1 list prices, see benchmarks/aws_prices.json; one run of this scr
 lifetime): Step Functions standard, 3 runs x ~40 transitions x $0.000025 = $0.003; Lambda, ~30 invocations at
 256-512 MB arm64 for well under a second each: < $0.001; DynamoDB on demand, a few hundred request units:
 < $0.001; API Gateway REST, ~3 POST + ~100 GET polls at $3.50 per million: < $0.001; Secrets Manager, one
-secret ($0.40 a month, prorated) and a few calls: < $0.01; KMS, one key per workflow ($1 a month, prorated
-hourly) and a few dozen signing requests: < $0.01 (a deleted key waits 7-30 days for deletion, unbilled); SQS,
+secret ($0.40 a month, prorated) and a few calls: < $0.01; KMS, a few dozen signing requests: < $0.01; SQS,
 SNS, SSM, X-Ray, CloudWatch Logs (a few KB): < $0.01; CloudFormation: free. Total: under $0.05 per run of
 this script. What stays: the Lambda assets uploaded to the CDK bootstrap bucket (~30 MB, under $0.001 a
-month), and, if a destroy fails, the stack itself: the script then prints its name so it can be removed
-with `npx cdk destroy -c baton:stack=NAME NAME`.
+month); the workflow's audit signing key ($1 a month until you schedule its deletion) and the audit archive
+bucket (a few KB, locked for one day), both retained by design; and, if a destroy fails, the stack itself:
+the script then prints its name so it can be removed with `npx cdk destroy -c baton:stack=NAME NAME`.
 """
 
 from __future__ import annotations
@@ -217,7 +218,7 @@ def destroy(stack: str, env: dict[str, str]) -> bool:
 
 
 def context(stack: str) -> list[str]:
-    return ["-c", f"baton:stack={stack}", "-c", "baton:retain=false"]
+    return ["-c", f"baton:stack={stack}", "-c", "baton:retain=false", "-c", "baton:audit-retention-days=1"]
 
 
 def bootstrapped(session: Any) -> bool:

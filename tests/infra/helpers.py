@@ -93,7 +93,7 @@ def function_with_env(template: dict[str, Any], variable: str) -> str:
         if resource["Type"] == "AWS::Lambda::Function"
         and variable in resource["Properties"].get("Environment", {}).get("Variables", {})
     ]
-    return found
+    return str(found)
 
 
 def state_machine_of(template: dict[str, Any], workflow: str) -> str:
@@ -106,7 +106,7 @@ def state_machine_of(template: dict[str, Any], workflow: str) -> str:
         and resource["Properties"]["DefinitionSubstitutions"]["OrchestratorFunctionArn"]
         == {"Fn::GetAtt": [orchestrator, "Arn"]}
     ]
-    return found
+    return str(found)
 
 
 def template_role(template: dict[str, Any], spec: RoleSpec) -> str:
@@ -182,3 +182,59 @@ def derived_roles(synthesized: Synthesized) -> list[tuple[RoleSpec, str]]:
 
 def sort_key(statement: dict[str, Any]) -> str:
     return str(statement.get("Sid"))
+
+
+# ---------------------------------------------------------------- template values made concrete
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+_PSEUDO = {"AWS::Partition": "aws", "AWS::AccountId": ACCOUNT, "AWS::Region": REGION, "AWS::URLSuffix": "amazonaws.com"}
+_ARN_FORMATS = {
+    "AWS::SQS::Queue": "arn:aws:sqs:{region}:{account}:{name}",
+    "AWS::Events::Rule": "arn:aws:events:{region}:{account}:rule/{name}",
+    "AWS::KMS::Key": "arn:aws:kms:{region}:{account}:key/{name}",
+    "AWS::IAM::Role": "arn:aws:iam::{account}:role/{name}",
+    "AWS::Lambda::Function": "arn:aws:lambda:{region}:{account}:function:{name}",
+    "AWS::S3::Bucket": "arn:aws:s3:::{name}",
+    "AWS::DynamoDB::Table": "arn:aws:dynamodb:{region}:{account}:table/{name}",
+    "AWS::StepFunctions::StateMachine": "arn:aws:states:{region}:{account}:stateMachine:{name}",
+}
+
+
+def concrete(template: dict[str, Any], value: Any) -> Any:
+    """A template value with its tokens replaced by what CloudFormation would plausibly make of them: pseudo
+    parameters, Fn::Join, and each resource's Ref and Arn (named after its RoleName or logical id)."""
+    resources = template["Resources"]
+
+    def name(logical_id: str) -> str:
+        return str(resources[logical_id].get("Properties", {}).get("RoleName", logical_id))
+
+    def arn(logical_id: str) -> str:
+        pattern = _ARN_FORMATS[resources[logical_id]["Type"]]
+        return pattern.format(region=REGION, account=ACCOUNT, name=name(logical_id))
+
+    if isinstance(value, dict):
+        if set(value) == {"Ref"}:
+            ref = value["Ref"]
+            if ref in _PSEUDO:
+                return _PSEUDO[ref]
+            kind = resources[ref]["Type"]
+            if kind == "AWS::StepFunctions::StateMachine":
+                return arn(ref)
+            if kind == "AWS::SQS::Queue":
+                return f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name(ref)}"
+            return name(ref)
+        if set(value) == {"Fn::GetAtt"}:
+            logical_id, attribute = value["Fn::GetAtt"]
+            if attribute != "Arn":
+                raise NotImplementedError(f"{logical_id}.{attribute}")
+            return arn(logical_id)
+        if set(value) == {"Fn::Join"}:
+            separator, parts = value["Fn::Join"]
+            return str(separator).join(str(concrete(template, p)) for p in parts)
+        if any(key.startswith("Fn::") for key in value):
+            raise NotImplementedError(str(value))
+        return {k: concrete(template, v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [concrete(template, v) for v in value]
+    return value

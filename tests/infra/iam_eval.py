@@ -175,7 +175,10 @@ def _validate_statement(statement: Mapping[str, Any]) -> None:
     for pattern in _strings(statement["Resource"]):
         if pattern != "*" and len(pattern.split(":", 5)) != 6:
             raise UnsupportedPolicy(f"resource {pattern!r} is neither '*' nor an ARN")
-    conditions = statement.get("Condition", {})
+    _validate_conditions(statement.get("Condition", {}))
+
+
+def _validate_conditions(conditions: Any) -> None:
     if not isinstance(conditions, Mapping):
         raise UnsupportedPolicy(f"Condition must be an object, not {conditions!r}")
     for operator, tests in conditions.items():

@@ -35,7 +35,14 @@ def _attacks(client: Any, table: str, victim: str) -> dict[str, Any]:
     def key(pk: str, sk: str) -> dict[str, Any]:
         return {"pk": {"S": pk}, "sk": {"S": sk}}
 
-    forged = {"stage": 1, "index": 0, "attempt": 9, "agent": "reader", "status": "succeeded", "output": {"found": False}}
+    forged = {
+        "stage": 1,
+        "index": 0,
+        "attempt": 9,
+        "agent": "reader",
+        "status": "succeeded",
+        "output": {"found": False},
+    }
     return {
         "read another run's task": lambda: client.get_item(
             TableName=table, Key=key(keys.task_pk(victim), keys.task_sk(1, 0)), ConsistentRead=True

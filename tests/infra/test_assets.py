@@ -33,7 +33,20 @@ from baton.config import app_config, load_app
 from baton.settings import ENV_CATALOG
 
 # never in an asset: CDK, the offline engine, test helpers, the scaffold, the CLI, the synthesis-time action check
-BATON_NEVER_SHIPPED = frozenset({"infra", "local", "testing", "scaffold", "cli.py", "__main__.py", "iam_actions.py"})
+BATON_NEVER_SHIPPED = frozenset(
+    {
+        "infra",
+        "local",
+        "testing",
+        "scaffold",
+        "cli.py",
+        "__main__.py",
+        "iam_actions.py",
+        "validate.py",
+        "graph.py",
+        "verification.py",
+    }
+)
 OFFLINE = "offline"
 MAX_UNZIPPED_BYTES = 15_000_000
 DIST_INFO = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)\.dist-info$")

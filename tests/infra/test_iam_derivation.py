@@ -26,12 +26,15 @@ from baton.iam import (
     render_policy,
     state_machine_role,
 )
-from tests.infra.helpers import EXTENDED_CATALOG, TEST_CATALOG
+from tests.infra.helpers import EXTENDED_CATALOG
 from tests.infra.iam_eval import Decision, Request, evaluate
 from tests.infra.rogue_agent import CATALOG as COMPROMISED_CATALOG
 from tests.infra.rogue_agent import COMPROMISED_AGENT
+from tests.testapp.catalog import CATALOG as TEST_CATALOG
 
-CATALOGS = pytest.mark.parametrize("catalog", [TEST_CATALOG, EXTENDED_CATALOG], ids=["test app", "test app + one workflow"])
+CATALOGS = pytest.mark.parametrize(
+    "catalog", [TEST_CATALOG, EXTENDED_CATALOG], ids=["test app", "test app + one workflow"]
+)
 TABLE = "arn:aws:dynamodb:us-east-1:123456789012:table/state"
 
 
@@ -68,7 +71,11 @@ def test_agent_statements_are_its_tools_grants_plus_logs_and_traces(catalog: Cat
         tool_statements = [s for s in role.statements if s.sid.startswith("Tool")]
         platform = {s.sid for s in role.statements} - {s.sid for s in tool_statements}
         # Then each of its tools' grants is one statement with exactly its actions, resource and conditions
-        grants = {(tuple(sorted(g.actions)), (g.resource,), repr(g.conditions)) for t in catalog.tools_of(agent) for g in t.all_grants()}
+        grants = {
+            (tuple(sorted(g.actions)), (g.resource,), repr(g.conditions))
+            for t in catalog.tools_of(agent)
+            for g in t.all_grants()
+        }
         derived = [(s.actions, s.resources, repr(s.conditions)) for s in tool_statements]
         assert set(derived) == grants, agent.name
         assert len(derived) == len(grants), agent.name  # one statement per distinct grant

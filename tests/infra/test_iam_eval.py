@@ -78,7 +78,11 @@ def test_actions_match_exactly_or_by_wildcard(pattern: str, action: str, expecte
         (f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:ag*t", FUNCTION, True),
         (f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:a*:live", FUNCTION + ":x:live", True),
         (f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:a*t:live", FUNCTION + ":x:live", False),
-        (f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:g:*", f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:g:log-stream:s", True),
+        (
+            f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:g:*",
+            f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:g:log-stream:s",
+            True,
+        ),
         ("arn:aws:s3:::bucket/audit/*", "arn:aws:s3:::bucket/audit/relay/run/1.json", True),
         ("arn:aws:s3:::bucket/audit/*", "arn:aws:s3:::bucket/other/1.json", False),
         ("arn:aws:s3:::bucket[0-9]", "arn:aws:s3:::bucket1", False),  # no character classes
@@ -136,8 +140,12 @@ def test_single_valued_operators() -> None:
     arn_like = policy(allow("sqs:SendMessage", "*", {"ArnLike": {"aws:SourceArn": "arn:aws:events:*:*:rule/r*"}}))
     rule = f"arn:aws:events:us-east-1:{ACCOUNT}:rule/reconcile"
     assert decide(arn_like, "sqs:SendMessage", "*", aws__SourceArn=rule) is Decision.ALLOW
-    assert decide(arn_like, "sqs:SendMessage", "*", aws__SourceArn=rule.replace("rule/", "bus/")) is Decision.IMPLICIT_DENY
-    tls = policy({"Effect": "Deny", "Action": "sqs:*", "Resource": "*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})
+    assert (
+        decide(arn_like, "sqs:SendMessage", "*", aws__SourceArn=rule.replace("rule/", "bus/")) is Decision.IMPLICIT_DENY
+    )
+    tls = policy(
+        {"Effect": "Deny", "Action": "sqs:*", "Resource": "*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+    )
     assert decide(tls, "sqs:SendMessage", "*", aws__SecureTransport=False) is Decision.EXPLICIT_DENY
     assert decide(tls, "sqs:SendMessage", "*", aws__SecureTransport=True) is Decision.IMPLICIT_DENY
 
@@ -155,7 +163,11 @@ def test_every_operator_key_and_value_of_a_block_must_hold() -> None:
     )
     context = {"dynamodb:LeadingKeys": ["START#a"], "aws:PrincipalArn": ROLE, "aws:SourceAccount": ACCOUNT}
     assert evaluate(document, Request("dynamodb:PutItem", TABLE, context)) is Decision.ALLOW
-    for key, wrong in (("dynamodb:LeadingKeys", ["RUN#a"]), ("aws:PrincipalArn", ROLE + "x"), ("aws:SourceAccount", "1")):
+    for key, wrong in (
+        ("dynamodb:LeadingKeys", ["RUN#a"]),
+        ("aws:PrincipalArn", ROLE + "x"),
+        ("aws:SourceAccount", "1"),
+    ):
         changed = {**context, key: wrong}
         assert evaluate(document, Request("dynamodb:PutItem", TABLE, changed)) is Decision.IMPLICIT_DENY, key
 
@@ -254,8 +266,14 @@ def test_resource_policy_principals() -> None:
         Decision.ALLOW,
         "account",
     )
-    assert evaluate_resource_policy(document, Request("sqs:SendMessage", queue, principal=ROLE))[0] is Decision.IMPLICIT_DENY
+    assert (
+        evaluate_resource_policy(document, Request("sqs:SendMessage", queue, principal=ROLE))[0]
+        is Decision.IMPLICIT_DENY
+    )
     with pytest.raises(UnsupportedPolicy):  # a Principal belongs to resource policies only
         evaluate(document, Request("sqs:SendMessage", queue))
     with pytest.raises(UnsupportedPolicy):
-        evaluate_resource_policy(policy(allow("sqs:SendMessage", "*", Principal={"Federated": "x"})), Request("sqs:SendMessage", queue, principal=ROLE))
+        evaluate_resource_policy(
+            policy(allow("sqs:SendMessage", "*", Principal={"Federated": "x"})),
+            Request("sqs:SendMessage", queue, principal=ROLE),
+        )

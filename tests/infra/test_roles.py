@@ -85,7 +85,8 @@ def test_no_wildcard_action_in_any_policy(app: Synthesized) -> None:
         # Then no action is "*", "service:*" or a partial wildcard, and none uses NotAction
         assert "NotAction" not in statement, logical_id
         for action in as_list(statement["Action"]):
-            assert "*" not in action and "?" not in action, (logical_id, action)
+            assert "*" not in action, (logical_id, action)
+            assert "?" not in action, (logical_id, action)
 
 
 def test_resource_wildcards_only_where_the_derivation_declares_why(app: Synthesized) -> None:
@@ -135,7 +136,11 @@ def test_each_role_is_assumable_only_by_its_service(app: Synthesized) -> None:
     }
     for spec, role_id in derived_roles(app):
         (trust,) = app.template["Resources"][role_id]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
-        assert trust == {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": services[spec.component]}}
+        assert trust == {
+            "Action": "sts:AssumeRole",
+            "Effect": "Allow",
+            "Principal": {"Service": services[spec.component]},
+        }
 
 
 def test_state_machine_role_invokes_exactly_its_workflow_functions(app: Synthesized) -> None:
@@ -153,7 +158,9 @@ def test_state_machine_role_invokes_exactly_its_workflow_functions(app: Synthesi
         expected: list[dict[str, Any]] = [{"Fn::GetAtt": [f, "Arn"]} for f in functions]
         expected += [{"Fn::Join": ["", [{"Fn::GetAtt": [f, "Arn"]}, ":*"]]} for f in functions]
         assert sorted(invoked, key=repr) == sorted(expected, key=repr), name
-        assert all(s["Action"] == ["lambda:InvokeFunction"] for s in statements if "lambda:InvokeFunction" in s["Action"])
+        assert all(
+            s["Action"] == ["lambda:InvokeFunction"] for s in statements if "lambda:InvokeFunction" in s["Action"]
+        )
 
 
 def test_only_each_orchestrator_may_sign_and_only_with_its_own_workflows_key(app: Synthesized) -> None:
@@ -162,13 +169,22 @@ def test_only_each_orchestrator_may_sign_and_only_with_its_own_workflows_key(app
     keys = {name: app.logical_id(w.audit_key) for name, w in app.stack.workflows.items()}
     assert len(set(keys.values())) == len(app.catalog.workflows)
     for spec, role_id in derived_roles(app):
-        kms = [s for s in role_statements(template["Resources"][role_id]) if any(a.startswith("kms:") for a in s["Action"])]
+        kms = [
+            s for s in role_statements(template["Resources"][role_id]) if any(a.startswith("kms:") for a in s["Action"])
+        ]
         if spec.component is not Component.ORCHESTRATOR:
             # Then no other role holds any kms action
             assert kms == [], (spec.component, spec.name)
             continue
         # and an orchestrator holds kms:Sign on its own workflow's key, alone
-        assert kms == [{"Sid": "SignAuditHeads", "Effect": "Allow", "Action": ["kms:Sign"], "Resource": [{"Fn::GetAtt": [keys[spec.name], "Arn"]}]}]
+        assert kms == [
+            {
+                "Sid": "SignAuditHeads",
+                "Effect": "Allow",
+                "Action": ["kms:Sign"],
+                "Resource": [{"Fn::GetAtt": [keys[spec.name], "Arn"]}],
+            }
+        ]
 
 
 def test_secrets_are_readable_only_by_the_agents_that_declare_them(app: Synthesized) -> None:
@@ -207,7 +223,9 @@ def test_the_state_table_is_named_only_by_the_roles_that_keep_run_state(app: Syn
                 assert not {"dynamodb:Scan", "dynamodb:DeleteItem", "dynamodb:UpdateItem"} & set(statement["Action"])
 
 
-def test_the_extended_catalog_is_the_test_app_plus_one_workflow(synthesized: Synthesized, extended: Synthesized) -> None:
+def test_the_extended_catalog_is_the_test_app_plus_one_workflow(
+    synthesized: Synthesized, extended: Synthesized
+) -> None:
     # the `app` fixture's second catalog is what its name says: one workflow more, everything else the same
     small, large = synthesized.catalog, extended.catalog
     assert len(large.workflows) == len(small.workflows) + 1

@@ -10,6 +10,7 @@ tools and the parsing of their reports are live.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import subprocess
@@ -235,7 +236,7 @@ def _role_detail(name: str, trust: dict[str, Any], policies: list[dict[str, Any]
     return {
         "Path": "/",
         "RoleName": name,
-        "RoleId": "AROA" + re.sub(r"[^A-Z0-9]", "", name.upper())[:17],
+        "RoleId": "AROA" + hashlib.sha256(name.encode()).hexdigest()[:17].upper(),  # unique: roles are keyed by it
         "Arn": f"arn:aws:iam::{ACCOUNT}:role/{name}",
         "CreateDate": "2026-01-01T00:00:00Z",
         "AssumeRolePolicyDocument": trust,

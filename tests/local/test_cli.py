@@ -75,7 +75,8 @@ def test_run_json_reports_the_eligible_refund_in_step_order(
     record = json.loads(out.read_text())
     assert [r["seq"] for r in record["audit"]] == list(range(1, len(record["audit"]) + 1))
     assert record["audit"][-1]["hash"] == document["audit_head"]
-    assert main(["audit", "verify", str(out)]) == 0
+    key = out.with_name(out.name + ".key.pem")
+    assert main(["audit", "verify", str(out), "--public-key", str(key)]) == 0
 
 
 def test_each_run_has_its_own_log_named_by_its_run_id_and_every_line_names_its_function(
@@ -136,11 +137,30 @@ def test_audit_verify_names_the_first_edited_record(
     record["audit"][4]["detail"]["tampered"] = True
     record_path.write_text(json.dumps(record))
     capsys.readouterr()
-    # When it is verified / Then verification fails and names record 5
-    assert main(["audit", "verify", str(record_path)]) == 1
+    # When it is verified with the workflow's public key / Then verification fails and names record 5
+    key = record_path.with_name(record_path.name + ".key.pem")
+    assert main(["audit", "verify", str(record_path), "--public-key", str(key)]) == 1
     printed = capsys.readouterr().out
-    assert "BROKEN" in printed
+    assert "NOT verified" in printed
     assert "record 5" in printed
+
+
+def test_audit_verify_needs_a_public_key_from_outside_the_record(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a run record and a key of another workflow's or another run's engine
+    monkeypatch.chdir(tmp_path)
+    record_path = tmp_path / "run.json"
+    other = tmp_path / "other.json"
+    assert main([*REFUND, "run", "refund", "--input", str(ELIGIBLE), "--json", "--out", str(record_path)]) == 0
+    assert main([*REFUND, "run", "refund", "--input", str(ELIGIBLE), "--json", "--out", str(other)]) == 0
+    capsys.readouterr()
+    # When it is verified without a key / Then that is a usage error; with the wrong key, it does not verify
+    with pytest.raises(SystemExit) as exit_info:
+        main(["audit", "verify", str(record_path)])
+    assert exit_info.value.code == 2
+    assert main(["audit", "verify", str(record_path), "--public-key", str(other) + ".key.pem"]) == 1
+    assert "does not verify" in capsys.readouterr().out
 
 
 # ---------------------------------------------------------------- bad input: one line, exit code 2, nothing run

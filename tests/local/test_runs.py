@@ -153,6 +153,8 @@ def test_invalid_input_is_refused_before_any_run_starts(
         engine.start("relay", run_input)
 
 
-def test_the_fakes_the_runs_used_are_the_offline_fixtures(engine: LocalEngine) -> None:
+def test_the_fakes_the_runs_use_are_the_offline_fixtures(engine: LocalEngine) -> None:
     fakes: Fakes = engine.fixtures["relay"]
-    assert fakes.ratings.requests, "the fanout runs above should have asked the ratings fake"
+    before = len(fakes.ratings.requests)
+    run(engine, "fanout", {"item_id": "IT-1"})
+    assert len(fakes.ratings.requests) == before + 3  # one per rater of the stage

@@ -365,3 +365,36 @@ def test_the_store_fake_refuses_what_dynamodb_refuses() -> None:
     store.record_attempt(run_id, 1, 0, 1, execution_of(run_id), "{}")
     with pytest.raises(ConcurrentUpdate):
         store.record_attempt(run_id, 1, 0, 1, execution_of(run_id), "{}")
+
+
+# ---------------------------------------------------------------- Express runs: swept by their deadline
+
+
+def test_an_express_run_its_execution_left_behind_is_swept_after_its_deadline() -> None:
+    # Given an Express run whose execution died with it open (Express executions emit no status events)
+    clock = {"now": 1_000_000.0}
+    h = Harness(Scripted(READ), workflow="relay-express")
+    h.orchestrator._epoch = lambda: clock["now"]  # type: ignore[method-assign]
+    run_id = h.start()
+    h.plan(run_id, 0)
+    # When the schedule sweeps before the deadline / Then nothing is closed
+    assert h.orchestrator.sweep() == []
+    # When it sweeps after the deadline / Then the run is FAILED, once, with the reason
+    clock["now"] += 7 * 60
+    assert h.orchestrator.sweep() == [run_id]
+    assert h.orchestrator.sweep() == []
+    meta = h.store.find_meta(run_id)
+    assert meta is not None
+    assert meta.status is RunStatus.FAILED
+    assert "timed out" in (meta.reason or "")
+
+
+def test_a_standard_run_has_no_deadline_and_is_never_swept() -> None:
+    h = Harness(Scripted(READ))
+    run_id = h.start()
+    h.plan(run_id, 0)
+    h.orchestrator._epoch = lambda: 10**12  # type: ignore[method-assign]
+    assert h.orchestrator.sweep() == []
+    meta = h.store.find_meta(run_id)
+    assert meta is not None
+    assert (meta.deadline, meta.status) == (None, RunStatus.RUNNING)
