@@ -5,7 +5,7 @@ A run id starts with its workflow's name and "_" (never part of a workflow name)
 lives under partition keys that begin with "<KIND>#<workflow>_": IAM can then scope each workflow's
 orchestrator and state machine, and the API, to their own workflows' items.
 
-  RUN#<run_id>          META | CTX#<key> | STEP#<stage>#<index> | AUDIT#<seq>   the orchestrator's alone
+  RUN#<run_id>          META | CTX#<key> | STEP#<stage>#<index> | LATEST#<key> | AUDIT#<seq>   the orchestrator's
   TASK#<run_id>         <stage>#<index>                                     orchestrator writes, state machine reads
   JOURNAL#<run_id>      <stage>#<index>#<attempt>#<entry|crash>             state machine writes (conditional)
   START#<run_id>        REQUEST                                             the API writes (conditional)
@@ -30,6 +30,7 @@ META = "META"
 REQUEST = "REQUEST"
 IDEMPOTENCY_SK = "KEY"
 CTX_PREFIX = "CTX#"
+LATEST_PREFIX = "LATEST#"
 OPEN_RUNS_INDEX = "open-runs"
 OPEN_WORKFLOW = "open_workflow"
 OPEN_DEADLINE = "open_deadline"
@@ -97,6 +98,11 @@ def audit_sk(seq: int) -> str:
 
 def ctx_sk(key: str) -> str:
     return f"{CTX_PREFIX}{key}"
+
+
+def latest_sk(key: str) -> str:
+    """The latest outcome of the task whose output key is `key` (a copy of its newest STEP# item)."""
+    return f"{LATEST_PREFIX}{key}"
 
 
 # ---------------------------------------------------------------- IAM: dynamodb:LeadingKeys patterns

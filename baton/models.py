@@ -7,7 +7,7 @@ forbids extra fields, and is stored as JSON validated on the way back in: never 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
@@ -92,22 +92,62 @@ class TaskOutcome(Strict):
     trusted: bool = True
 
 
+class RunReader(Protocol):
+    """Where a RunView's values come from: a run's stored state, read as the planner asks (see baton.reader)."""
+
+    def keys(self) -> list[str]: ...
+
+    def entry(self, key: str) -> ContextEntry | None: ...
+
+    def latest(self, key: str) -> TaskOutcome | None: ...
+
+    def outcomes(self) -> list[TaskOutcome]: ...
+
+
+class _InMemory:
+    """A RunReader over values already in hand (a planner's unit tests build RunViews this way)."""
+
+    def __init__(self, context: dict[str, ContextEntry], history: list[TaskOutcome]) -> None:
+        self._context = dict(context)
+        self._history = list(history)
+
+    def keys(self) -> list[str]:
+        return sorted(self._context)
+
+    def entry(self, key: str) -> ContextEntry | None:
+        return self._context.get(key)
+
+    def latest(self, key: str) -> TaskOutcome | None:
+        return next((o for o in reversed(self._history) if o.key == key), None)
+
+    def outcomes(self) -> list[TaskOutcome]:
+        return list(self._history)
+
+
 class RunView:
     """The run's state as the planner receives it (read-only).
 
     It notes whether the planner read anything untrusted while deciding: parameters of a decision made
     after such a read are recorded as untrusted, so untrusted data cannot become trusted by passing
-    through a planner's `Task.params`.
+    through a planner's `Task.params`. In a deployment each read goes to the run's stored state only when
+    the planner makes it (a value, the latest outcome of a key, the whole history on request), so what a
+    stage reads does not grow with the run.
     """
 
     def __init__(
-        self, run_id: str, workflow: str, stage: int, context: dict[str, ContextEntry], history: list[TaskOutcome]
+        self,
+        run_id: str,
+        workflow: str,
+        stage: int,
+        context: dict[str, ContextEntry] | None = None,
+        history: list[TaskOutcome] | None = None,
+        *,
+        reader: RunReader | None = None,
     ) -> None:
         self.run_id = run_id
         self.workflow = workflow
         self.stage = stage
-        self._context = dict(context)
-        self._history = list(history)
+        self._reader: RunReader = reader or _InMemory(context or {}, history or [])
         self._read_untrusted = False
 
     @property
@@ -117,10 +157,10 @@ class RunView:
 
     def keys(self) -> list[str]:
         """The context keys present (names only: reading them taints nothing)."""
-        return sorted(self._context)
+        return self._reader.keys()
 
     def entry(self, key: str) -> ContextEntry | None:
-        entry = self._context.get(key)
+        entry = self._reader.entry(key)
         if entry is not None and not entry.trusted:
             self._read_untrusted = True
         return entry
@@ -131,18 +171,17 @@ class RunView:
 
     def latest(self, key: str) -> TaskOutcome | None:
         """The most recent outcome of the task whose output key is `key`."""
-        for outcome in reversed(self._history):
-            if outcome.key == key:
-                if not outcome.trusted:
-                    self._read_untrusted = True
-                return outcome
-        return None
+        outcome = self._reader.latest(key)
+        if outcome is not None and not outcome.trusted:
+            self._read_untrusted = True
+        return outcome
 
     def outcomes(self) -> list[TaskOutcome]:
-        """Every task outcome so far, oldest first."""
-        if not all(outcome.trusted for outcome in self._history):
+        """Every task outcome so far, oldest first (a paged read of the run's whole history)."""
+        history = self._reader.outcomes()
+        if not all(outcome.trusted for outcome in history):
             self._read_untrusted = True
-        return list(self._history)
+        return history
 
 
 # ---------------------------------------------------------------- Step Functions contract

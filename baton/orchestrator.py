@@ -31,6 +31,7 @@ from baton.models import (
 )
 from baton.observability import count, logger
 from baton.planner import Planner
+from baton.reader import StoreReader
 from baton.redaction import REDACTOR
 from baton.store import Commit, ConcurrentUpdate, RunMeta, RunNotFound, StartRequest, StateError, StateStore
 
@@ -57,7 +58,7 @@ class _Stage:
     meta: RunMeta
     expected_version: int | None
     chain: AuditChain
-    context: dict[str, ContextEntry]
+    # the values this Plan adds to the run's context (the input, or what the finished stage produced)
     new_context: dict[str, ContextEntry] = field(default_factory=dict)
 
 
@@ -108,20 +109,27 @@ class Orchestrator:
             if replayed is not None:
                 return replayed
             chain = AuditChain(meta.run_id, meta.workflow, meta.audit_seq, meta.audit_head)
-            stage = _Stage(meta, meta.version, chain, snapshot.context)
+            stage = _Stage(meta, meta.version, chain)
         meta = stage.meta
         fold = StageFold()
         if meta.stage > 0 and snapshot.tasks:
             fold = fold_stage(self._catalog, meta, snapshot.tasks, snapshot.attempts, stage.chain, now)
             count("TaskFailures", meta.workflow, sum(o.status.value == "failed" for o in fold.outcomes))
-        stage.context.update(fold.context)
         stage.new_context.update(fold.context)
-        view = RunView(meta.run_id, meta.workflow, meta.stage, stage.context, snapshot.history + fold.outcomes)
+        reader = StoreReader(
+            self._store,
+            meta.run_id,
+            meta.schema_version,
+            stage.new_context,
+            fold.outcomes,
+            stored=stage.expected_version is not None,
+        )
+        view = RunView(meta.run_id, meta.workflow, meta.stage, reader=reader)
         guarded = guard(self._decide(view), self._workflow, meta.stage)
         if guarded.denial is not None:
             stage.chain.append(AuditKind.DENIAL, ORCHESTRATOR, now, stage=meta.stage, reason=guarded.denial)
             count("Denials", meta.workflow)
-        commit, response = self._apply(guarded.decision, view.read_untrusted, stage, now)
+        commit, response = self._apply(guarded.decision, view.read_untrusted, stage, reader, now)
         commit.steps = fold.outcomes
         self._store.commit(commit)
         return response
@@ -166,7 +174,7 @@ class Orchestrator:
             key: ContextEntry(value=value, source="input", trusted=key in trusted, stage=0, recorded_at=now)
             for key, value in validated.items()
         }
-        return _Stage(meta, None, chain, dict(context), dict(context))
+        return _Stage(meta, None, chain, dict(context))
 
     def _replayed(self, meta: RunMeta, request: PlanRequest) -> PlanResponse | None:
         """Step Functions retried a Plan whose first attempt committed: answer the same again."""
@@ -206,7 +214,7 @@ class Orchestrator:
     # ------------------------------------------------------------ decision -> commit + answer
 
     def _apply(
-        self, decision: Decision, params_untrusted: bool, stage: _Stage, now: str
+        self, decision: Decision, params_untrusted: bool, stage: _Stage, reader: StoreReader, now: str
     ) -> tuple[Commit, PlanResponse]:
         meta, chain = stage.meta, stage.chain
         update: dict[str, Any] = {}
@@ -228,9 +236,7 @@ class Orchestrator:
             functions: list[str] = []
             task_functions: list[int] = []
             for index, task in enumerate(decision.tasks):
-                tasks[index] = self._task_input(
-                    task.agent, task.output_key, task.params, params_untrusted, stage.context
-                )
+                tasks[index] = self._task_input(task.agent, task.output_key, task.params, params_untrusted, reader)
                 chain.append(
                     AuditKind.DELEGATION,
                     ORCHESTRATOR,
@@ -287,11 +293,12 @@ class Orchestrator:
         key: str,
         params: dict[str, Any],
         params_untrusted: bool,
-        context: dict[str, ContextEntry],
+        reader: StoreReader,
     ) -> TaskInput:
         """Only the context keys the agent declares, plus the planner's params, each with its provenance."""
         agent = self._catalog.agents[agent_name]
-        given = [k for k in agent.context_keys if k in context]
+        context = {k: entry for k in agent.context_keys if (entry := reader.entry(k)) is not None}
+        given = list(context)
         untrusted = {k for k in given if not context[k].trusted}
         if params_untrusted:
             untrusted |= set(params)
@@ -353,7 +360,7 @@ class Orchestrator:
                 )
             else:
                 chain = AuditChain(meta.run_id, meta.workflow, meta.audit_seq, meta.audit_head)
-                stage = _Stage(meta, meta.version, chain, snapshot.context)
+                stage = _Stage(meta, meta.version, chain)
             response = self._failed(stage.meta, stage.chain, reason, now)
             new_meta = self._advanced(
                 stage.meta.model_copy(update={"status": RunStatus.FAILED, "reason": reason, "last_plan": response}),

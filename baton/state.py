@@ -96,6 +96,11 @@ def commit_items(commit: Commit) -> list[dict[str, Any]]:
         )
         for step in commit.steps
     ]
+    latest = {step.key: step for step in commit.steps}  # the newest outcome of each output key in the commit
+    items += [
+        _item(keys.run_pk(meta.run_id), keys.latest_sk(key), meta.expires_at, outcome_json=step.model_dump_json())
+        for key, step in latest.items()
+    ]
     items += [
         _item(
             keys.task_pk(meta.run_id),
@@ -177,9 +182,7 @@ class DynamoStateStore:
         meta = self.find_meta(run_id)
         if meta is None:
             return RunSnapshot(meta=None, start=self.load_start(run_id))
-        snapshot = RunSnapshot(
-            meta=meta, start=None, context=self.load_context(run_id), history=self.load_history(run_id)
-        )
+        snapshot = RunSnapshot(meta=meta, start=None)
         if meta.stage > 0 and meta.last_plan is not None and meta.last_plan.kind == "delegate":
             prefix = keys.stage_prefix(meta.stage)
             snapshot.tasks = {
@@ -215,6 +218,20 @@ class DynamoStateStore:
             item["sk"].removeprefix(keys.CTX_PREFIX): ContextEntry.model_validate_json(item["entry_json"])
             for item in self._query(keys.run_pk(run_id), keys.CTX_PREFIX)
         }
+
+    def load_context_entry(self, run_id: str, key: str) -> ContextEntry | None:
+        item = self._get(keys.run_pk(run_id), keys.ctx_sk(key))
+        return None if item is None else ContextEntry.model_validate_json(item["entry_json"])
+
+    def load_context_keys(self, run_id: str) -> list[str]:
+        return [
+            str(item["sk"]).removeprefix(keys.CTX_PREFIX)
+            for item in self._query(keys.run_pk(run_id), keys.CTX_PREFIX, projection="sk")
+        ]
+
+    def load_latest(self, run_id: str, key: str) -> TaskOutcome | None:
+        item = self._get(keys.run_pk(run_id), keys.latest_sk(key))
+        return None if item is None else TaskOutcome.model_validate_json(item["outcome_json"])
 
     def load_history(self, run_id: str) -> list[TaskOutcome]:
         return [
@@ -258,13 +275,15 @@ class DynamoStateStore:
         item = response.get("Item")
         return None if item is None else _plain(item)
 
-    def _query(self, pk: str, prefix: str) -> Iterator[dict[str, Any]]:
+    def _query(self, pk: str, prefix: str, projection: str | None = None) -> Iterator[dict[str, Any]]:
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
             "ExpressionAttributeValues": {":pk": {"S": pk}, ":prefix": {"S": prefix}},
             "ConsistentRead": True,
         }
+        if projection is not None:
+            kwargs["ProjectionExpression"] = projection
         while True:
             response = self._ddb.query(**kwargs)
             for item in response.get("Items", []):

@@ -14,9 +14,11 @@ from pydantic import BaseModel, ConfigDict, JsonValue
 from baton.audit import AuditRecord
 from baton.models import ContextEntry, PlanResponse, RunStatus, TaskInput, TaskOutcome
 
-# Version of what a run stores. 2: run ids carry their workflow, the API writes a start request and the
-# orchestrator creates the run, the state machine records the journal, heads are signed.
-SCHEMA_VERSION = 2
+# Version of what a run stores (on its run record; a run keeps the version it started with):
+# 2: run ids carry their workflow, the API writes a start request and the orchestrator creates the run, the
+#    state machine records the journal, heads are signed.
+# 3: each step also writes LATEST#<key>, so a stage reads only what its planner looks at (baton.reader).
+SCHEMA_VERSION = 3
 # DynamoDB items are limited to 400 KB; leave room for keys and attributes
 MAX_VALUE_BYTES = 300_000
 
@@ -96,12 +98,12 @@ class RecordedAttempt:
 
 @dataclass
 class RunSnapshot:
-    """Everything one Plan needs, read at once. `meta` is None before the run's first Plan (then `start` is set)."""
+    """What one Plan reads up front: the run record and the finished stage's tasks and journal (the rest of the
+    run is read as the planner asks, see baton.reader). `meta` is None before the run's first Plan (then `start`
+    is set)."""
 
     meta: RunMeta | None
     start: StartRequest | None
-    context: dict[str, ContextEntry] = field(default_factory=dict)
-    history: list[TaskOutcome] = field(default_factory=list)
     tasks: dict[int, TaskInput] = field(default_factory=dict)
     attempts: list[RecordedAttempt] = field(default_factory=list)
 
@@ -130,6 +132,14 @@ class StateStore(Protocol):
         ...
 
     def find_meta(self, run_id: str) -> RunMeta | None: ...
+
+    def load_context_entry(self, run_id: str, key: str) -> ContextEntry | None: ...
+
+    def load_context_keys(self, run_id: str) -> list[str]: ...
+
+    def load_latest(self, run_id: str, key: str) -> TaskOutcome | None:
+        """The latest outcome of the task whose output key is `key` (schema version 3 on)."""
+        ...
 
     def load_start(self, run_id: str) -> StartRequest | None: ...
 

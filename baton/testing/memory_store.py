@@ -52,11 +52,14 @@ class InMemoryStateStore:
         self.metas: dict[str, RunMeta] = {}
         self.context: dict[str, dict[str, ContextEntry]] = {}
         self.steps: dict[str, dict[tuple[int, int], TaskOutcome]] = {}
+        self.latest: dict[str, dict[str, TaskOutcome]] = {}
         self.tasks: dict[str, dict[tuple[int, int], str]] = {}
         self.journal: dict[str, dict[tuple[int, int, int, str], RecordedAttempt]] = {}
         self.audit: dict[str, dict[int, str]] = {}
         self.signatures: dict[str, dict[int, str]] = {}
         self.commits = 0
+        # what the orchestrator read beyond a stage's snapshot, in order (to show what a stage reads)
+        self.reads: list[str] = []
 
     # ------------------------------------------------------------ the API
 
@@ -119,12 +122,7 @@ class InMemoryStateStore:
             if meta is None:
                 start = self.starts.get(run_id)
                 return RunSnapshot(meta=None, start=None if start is None else start.model_copy(deep=True))
-            snapshot = RunSnapshot(
-                meta=meta.model_copy(deep=True),
-                start=None,
-                context={k: v.model_copy(deep=True) for k, v in self.context.get(run_id, {}).items()},
-                history=[self.steps[run_id][k] for k in sorted(self.steps.get(run_id, {}))],
-            )
+            snapshot = RunSnapshot(meta=meta.model_copy(deep=True), start=None)
             if meta.stage > 0 and meta.last_plan is not None and meta.last_plan.kind == "delegate":
                 snapshot.tasks = {
                     index: TaskInput.model_validate_json(text)
@@ -145,6 +143,7 @@ class InMemoryStateStore:
             self.metas[meta.run_id] = meta.model_copy(deep=True)
             self.context.setdefault(meta.run_id, {}).update(commit.context)
             self.steps.setdefault(meta.run_id, {}).update({(s.stage, s.index): s for s in commit.steps})
+            self.latest.setdefault(meta.run_id, {}).update({s.key: s for s in commit.steps})
             self.tasks.setdefault(meta.run_id, {}).update(
                 {(meta.stage, index): task.model_dump_json() for index, task in commit.tasks.items()}
             )
@@ -166,12 +165,28 @@ class InMemoryStateStore:
                 and m.deadline < deadline_before
             )
 
+    def load_context_entry(self, run_id: str, key: str) -> ContextEntry | None:
+        with self._lock:
+            self.reads.append(f"CTX#{key}")
+            return self.context.get(run_id, {}).get(key)
+
+    def load_context_keys(self, run_id: str) -> list[str]:
+        with self._lock:
+            self.reads.append("CTX#*")
+            return sorted(self.context.get(run_id, {}))
+
+    def load_latest(self, run_id: str, key: str) -> TaskOutcome | None:
+        with self._lock:
+            self.reads.append(f"LATEST#{key}")
+            return self.latest.get(run_id, {}).get(key)
+
     def load_context(self, run_id: str) -> dict[str, ContextEntry]:
         with self._lock:
             return dict(self.context.get(run_id, {}))
 
     def load_history(self, run_id: str) -> list[TaskOutcome]:
         with self._lock:
+            self.reads.append("STEP#*")
             steps = self.steps.get(run_id, {})
             return [steps[k] for k in sorted(steps)]
 

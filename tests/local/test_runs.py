@@ -66,13 +66,17 @@ def test_each_agent_receives_only_the_context_keys_it_declares(engine: LocalEngi
 
 def test_a_concurrent_stage_runs_its_tasks_at_once_and_keeps_each_ones_provenance(engine: LocalEngine) -> None:
     # Given the fanout workflow: the item and three external ratings in one stage
+    fakes: Fakes = engine.fixtures["relay"]
+    fakes.ratings.max_in_flight = 0
     record = run(engine, "fanout", {"item_id": "IT-2"})
     first = [s for s in record.steps if s.stage == 1]
     assert sorted(s.agent for s in first) == ["rater", "rater", "rater", "reader"]
-    # Then their time spans overlap, and the external ratings are untrusted while the table read is not
+    # Then the three calls were in flight at once (the fake service saw them together), and the external
+    # ratings are untrusted while the table read is not
+    assert fakes.ratings.max_in_flight == 3
     raters = [s for s in first if s.agent == "rater"]
     spans = [(datetime.fromisoformat(s.started_at), datetime.fromisoformat(s.ended_at)) for s in raters]
-    assert max(start for start, _ in spans) <= min(end for _, end in spans), "the raters' calls did not overlap"
+    assert max(start for start, _ in spans) <= min(end for _, end in spans), "the raters' spans did not overlap"
     assert record.result is not None
     assert record.result["ratings"] == {
         "a": {"source": "a", "stars": 4},

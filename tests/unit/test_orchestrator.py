@@ -398,3 +398,67 @@ def test_a_standard_run_has_no_deadline_and_is_never_swept() -> None:
     meta = h.store.find_meta(run_id)
     assert meta is not None
     assert (meta.deadline, meta.status) == (None, RunStatus.RUNNING)
+
+
+# ---------------------------------------------------------------- what a stage reads
+
+
+class Looper(Scripted):
+    """Reads the item once per stage, delegates the reader again, `stages` times, then finishes."""
+
+    def __init__(self, stages: int) -> None:
+        super().__init__()
+        self.stages = stages
+
+    def decide(self, run: Any) -> Any:
+        assert run.value("item_id") == "IT-1"
+        previous = run.latest("reader")
+        assert run.stage == 0 or (previous is not None and previous.stage == run.stage)
+        if run.stage >= self.stages:
+            return Finish(result={"stages": run.stage})
+        return READ
+
+
+def test_what_a_stage_reads_does_not_grow_with_the_run() -> None:
+    # Given a run of 19 stages (its budget is 20) whose planner reads one value and one latest outcome per stage
+    h = Harness(Looper(19))
+    run_id = h.start()
+    reads_per_stage = []
+    for stage in range(20):
+        before = len(h.store.reads)
+        h.plan(run_id, stage)
+        reads_per_stage.append(h.store.reads[before:])
+        if stage < 19:
+            h.report(run_id, stage + 1, 0, FOUND)
+    # Then every stage after the first read exactly the one stored value its planner looked at (the latest
+    # outcome is the stage it has just folded): never the whole history, never every value
+    assert reads_per_stage[0] == []  # the run's input is in hand at its first Plan
+    assert all(reads == ["CTX#item_id"] for reads in reads_per_stage[1:]), reads_per_stage
+    meta = h.store.find_meta(run_id)
+    assert meta is not None
+    assert (meta.status, meta.schema_version) == (RunStatus.SUCCEEDED, 3)
+
+
+def test_a_run_started_before_schema_version_3_still_finishes() -> None:
+    # Given a relay run stored by schema version 2 (no LATEST# items), its scorer delegated
+    from tests.testapp.planners import RelayPlanner
+
+    h = Harness(RelayPlanner())  # type: ignore[arg-type]
+    run_id = h.start()
+    h.plan(run_id, 0)
+    h.report(run_id, 1, 0, FOUND)
+    h.plan(run_id, 1)
+    meta = h.store.find_meta(run_id)
+    assert meta is not None
+    h.store.metas[run_id] = meta.model_copy(update={"schema_version": 2})
+    h.store.latest.pop(run_id)
+    # When the new orchestrator plans the rest (the planner asks for the reader's outcome, two stages back)
+    h.report(run_id, 2, 0, {"score": 42})
+    assert h.plan(run_id, 2).kind == "delegate"
+    h.report(run_id, 3, 0, {"message_id": "m-1"})
+    # Then it finds it in the history, as version 2 runs keep it, and the run finishes
+    assert h.plan(run_id, 3).kind == "finish"
+    assert "STEP#*" in h.store.reads
+    meta = h.store.find_meta(run_id)
+    assert meta is not None
+    assert (meta.status, meta.schema_version) == (RunStatus.SUCCEEDED, 2)
