@@ -3,23 +3,29 @@
 An agent function touches no run state: the state machine hands it its task (read from the state table by
 the state machine itself) and records the report it returns. So an agent's role needs nothing on the state
 table, and an agent can neither read other runs' inputs nor write anything but its own current attempt.
+
+A coded agent runs its implementation; a model-backed agent (AgentSpec.model) runs Baton's Converse tool-use
+loop (baton.ai.agent) in its place, over the same toolbox, and reports what its model calls spent.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import BaseModel, ValidationError
 
 from baton.catalog import AgentSpec, Catalog, ToolSpec, resolve
 from baton.clock import now_iso
 from baton.http import HttpError
-from baton.models import AgentRequest, AgentResult, JournalEntry, TaskInput, TaskStatus, invalid_fields
+from baton.models import AgentRequest, AgentResult, JournalEntry, ModelUsage, TaskInput, TaskStatus, invalid_fields
 from baton.observability import logger
 from baton.redaction import REDACTOR
 from baton.tools import AgentError, AgentTaskFailed, RetryableAgentError, RetryableToolError, ToolBox, ToolContext
+
+if TYPE_CHECKING:
+    from baton.ai.agent import Conversation, ModelAgent
 
 # An agent implementation: validated input model and its toolbox in, output model out.
 AgentImplementation = Callable[[Any, ToolBox], BaseModel]
@@ -43,19 +49,36 @@ class TaskMisdelivered(AgentError):
 
 
 class AgentRunner:
+    """Runs one agent's attempts. A model-backed agent needs `bedrock_runtime`: a factory of its bedrock-runtime
+    client, called at its first model call."""
+
     def __init__(
-        self, catalog: Catalog, agent: AgentSpec, make_context: Callable[[ToolSpec, str], ToolContext]
+        self,
+        catalog: Catalog,
+        agent: AgentSpec,
+        make_context: Callable[[ToolSpec, str], ToolContext],
+        bedrock_runtime: Callable[[], Any] | None = None,
     ) -> None:
         self._catalog = catalog
         self._agent = agent
         self._make_context = make_context
-        self._implementation: AgentImplementation = resolve(agent.implementation)
+        self._implementation: AgentImplementation | None = None
+        self._model: ModelAgent | None = None
+        if agent.implementation is not None:
+            self._implementation = resolve(agent.implementation)
+        else:
+            from baton.ai.agent import ModelAgent  # only a model-backed agent's function loads the loop
+
+            if bedrock_runtime is None:
+                raise ValueError(f"agent {agent.name!r} is model-backed: its runner needs a bedrock-runtime client")
+            self._model = ModelAgent(catalog, agent, bedrock_runtime)
 
     def run(self, request: AgentRequest) -> AgentResult:
         """Run one attempt and report it; a failure is a report too (only a crash raises)."""
         started_at = now_iso()
         task: TaskInput | None = None
         toolbox: ToolBox | None = None
+        conversation: list[Conversation] = []  # a model-backed agent's, once it has begun
         output: dict[str, Any] | None = None
         error: Exception | None = None
         try:
@@ -66,7 +89,7 @@ class AgentRunner:
                 lambda spec: self._make_context(spec, request.run_id),
                 inputs_trusted=not task.untrusted_keys,
             )
-            output = self._attempt(task.payload, toolbox)
+            output = self._attempt(task, toolbox, conversation)
         except Exception as caught:  # every failure of the attempt is reported, with its class as the type
             error = caught
         denied = toolbox is not None and toolbox.denied
@@ -82,6 +105,8 @@ class AgentRunner:
             output=output,
             output_trusted=toolbox is not None and toolbox.output_trusted,
             tool_calls=toolbox.records if toolbox is not None else [],
+            # what the model calls spent, whatever the outcome (the orchestrator settles it into the run's usage)
+            model_usage=conversation[0].usage if conversation else ModelUsage(),
             error_type=None if error is None else type(error).__name__,
             error=None if error is None else f"{type(error).__name__}: {error}"[:MAX_ERROR_CHARS],
         )
@@ -98,13 +123,17 @@ class AgentRunner:
             raise TaskMisdelivered(f"a task for agent {task.agent!r} reached agent {self._agent.name!r}")
         return task
 
-    def _attempt(self, payload: dict[str, Any], toolbox: ToolBox) -> dict[str, Any]:
+    def _attempt(self, task: TaskInput, toolbox: ToolBox, conversation: list[Conversation]) -> dict[str, Any]:
         agent = self._agent
         try:
-            agent_input = agent.input_model.model_validate(payload)
+            agent_input = agent.input_model.model_validate(task.payload)
         except ValidationError as error:
             raise AgentInputInvalid(f"input failed {agent.input_model.__name__}: {invalid_fields(error)}") from None
-        output = self._implementation(agent_input, toolbox)
+        if self._model is not None:
+            conversation.append(self._model.conversation(task, toolbox))
+            output = conversation[0].run(agent_input)
+        else:
+            output = cast("AgentImplementation", self._implementation)(agent_input, toolbox)
         if toolbox.denied:
             # the agent may have caught the denial; the task fails all the same
             raise AgentTaskFailed("a tool call was denied during this task")

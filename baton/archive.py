@@ -14,13 +14,12 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 
 from baton import keys
-from baton.iam import AUDIT_ARCHIVE_PREFIX
 
 _deserializer = TypeDeserializer()
 
 
 def archive_key(workflow: str, run_id: str, first_seq: int, last_seq: int) -> str:
-    return f"{AUDIT_ARCHIVE_PREFIX}{workflow}/{run_id}/{first_seq:08d}-{last_seq:08d}.json"
+    return f"{keys.AUDIT_ARCHIVE_PREFIX}{workflow}/{run_id}/{first_seq:08d}-{last_seq:08d}.json"
 
 
 class AuditArchiver:

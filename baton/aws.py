@@ -13,8 +13,12 @@ from botocore.config import Config
 CallObserver = Callable[[str, str, dict[str, Any]], None]
 # Called with (service, operation, params, parsed response) after every AWS request, e.g. to meter it.
 ResultObserver = Callable[[str, str, dict[str, Any], dict[str, Any]], None]
+# Called with (service, client) once per client, when it is made (the offline engine attaches model doubles).
+ClientHook = Callable[[str, Any], None]
 
 _CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=10)
+# a model's answer takes seconds to tens of seconds to generate: Converse may wait longer than other calls
+_SERVICE_CONFIG = {"bedrock-runtime": _CLIENT_CONFIG.merge(Config(read_timeout=120))}
 
 
 class AwsClients:
@@ -22,6 +26,7 @@ class AwsClients:
 
     Several AwsClients may share a session (each with its own observers): the observers are registered on
     each client's own event emitter, and client creation, which is not thread-safe, is serialised.
+    `on_client` is called with each client as it is made, after the observers are registered.
     """
 
     _creation_lock = threading.Lock()
@@ -31,21 +36,26 @@ class AwsClients:
         session: boto3.Session | None = None,
         observer: CallObserver | None = None,
         on_result: ResultObserver | None = None,
+        on_client: ClientHook | None = None,
     ) -> None:
         self._session = session or boto3.Session()
         self._observer = observer
         self._on_result = on_result
+        self._on_client = on_client
         self._clients: dict[str, Any] = {}
 
     def client(self, service: str) -> Any:
         with self._creation_lock:
             if service not in self._clients:
-                client = self._session.client(service, config=_CLIENT_CONFIG)  # type: ignore[call-overload]
+                config = _SERVICE_CONFIG.get(service, _CLIENT_CONFIG)
+                client = self._session.client(service, config=config)  # type: ignore[call-overload]
                 if self._observer is not None or self._on_result is not None:
                     # the API parameters as the caller gave them (before serialisation)
                     client.meta.events.register("before-parameter-build", self._before)
                 if self._on_result is not None:
                     client.meta.events.register("after-call", self._after)
+                if self._on_client is not None:
+                    self._on_client(service, client)
                 self._clients[service] = client
             return self._clients[service]
 

@@ -83,7 +83,8 @@ def app_packages(catalog: Catalog) -> tuple[str, ...]:
         modules.add(tool.implementation.partition(":")[0])
         modules.add(tool.arguments.__module__)
     for agent in catalog.agents.values():
-        modules.add(agent.implementation.partition(":")[0])
+        if agent.implementation is not None:  # a model-backed agent runs Baton's own loop
+            modules.add(agent.implementation.partition(":")[0])
         modules |= {agent.input_model.__module__, agent.output_model.__module__}
     tops = {module.split(".")[0] for module in modules}
     return tuple(sorted(tops - {"baton", "builtins", *sys.stdlib_module_names}))

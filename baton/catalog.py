@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,47}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
@@ -35,7 +35,8 @@ class CatalogError(ValueError):
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    # defer_build: validators are built when a catalog is first built, not when this module is imported
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True, defer_build=True)
 
 
 class ResourceKind(StrEnum):
@@ -132,12 +133,60 @@ class ToolSpec(_Spec):
         return self.grants + implied
 
 
+# a cross-region (system-defined) inference profile id starts with its geography
+INFERENCE_PROFILE_PREFIXES = ("us.", "eu.", "apac.", "us-gov.", "global.")
+REGION_PATTERN = r"^[a-z]{2}(-gov)?-[a-z]+-\d$"
+
+
+class ModelSpec(_Spec):
+    """A Bedrock model an agent or a planner converses with (Converse API), and its limits."""
+
+    # a foundation model id ("anthropic.claude-3-5-haiku-20241022-v1:0") or a cross-region inference profile id
+    # ("us.anthropic.claude-3-5-haiku-20241022-v1:0"), whose destination regions IAM must also name
+    model_id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.:-]{2,127}$")]
+    profile_regions: tuple[Annotated[str, Field(pattern=REGION_PATTERN)], ...] = ()
+    max_tokens: int = Field(default=1024, ge=16, le=8192)
+    temperature: float = Field(default=0.0, ge=0.0, le=1.0)
+    # turns of the tool-use loop (each one model call) before the task ends with an error
+    max_iterations: int = Field(default=8, ge=1, le=40)
+    guardrail_id: Annotated[str, Field(pattern=r"^[a-z0-9]{1,64}$")] | None = None
+    guardrail_version: Annotated[str, Field(pattern=r"^(DRAFT|\d{1,8})$")] | None = None
+
+    @property
+    def inference_profile(self) -> bool:
+        return self.model_id.startswith(INFERENCE_PROFILE_PREFIXES)
+
+    @property
+    def foundation_model(self) -> str:
+        """The foundation model the id names (an inference profile's id without its geography)."""
+        if not self.inference_profile:
+            return self.model_id
+        return self.model_id.split(".", 1)[1]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelSpec:
+        if self.inference_profile and not self.profile_regions:
+            raise ValueError(f"inference profile {self.model_id!r} needs profile_regions (the regions it routes to)")
+        if not self.inference_profile and self.profile_regions:
+            raise ValueError("profile_regions apply to an inference profile id only")
+        if (self.guardrail_id is None) != (self.guardrail_version is None):
+            raise ValueError("a guardrail needs both guardrail_id and guardrail_version")
+        return self
+
+
 class AgentSpec(_Spec):
-    """A specialised unit of work: one Lambda function, one IAM role."""
+    """A specialised unit of work: one Lambda function, one IAM role.
+
+    A coded agent names its `implementation`; a model-backed agent declares a `model` and `instructions` instead,
+    and runs Baton's Converse tool-use loop over its tools (baton.ai.agent).
+    """
 
     name: Name
     description: str
-    implementation: DottedPath
+    implementation: DottedPath | None = None
+    model: ModelSpec | None = None
+    # a model-backed agent's system prompt (never holding untrusted data: inputs reach the model as labelled data)
+    instructions: str = Field(default="", max_length=20_000)
     input_model: type[BaseModel]
     output_model: type[BaseModel]
     # may be empty: a pure-logic agent, whose role then holds no resource statements
@@ -150,6 +199,14 @@ class AgentSpec(_Spec):
     # the largest output (JSON bytes) this agent may return; larger is a task failure with a clear error
     max_output_bytes: int = Field(default=65_536, ge=1_024, le=MAX_AGENT_OUTPUT_BYTES)
 
+    @model_validator(mode="after")
+    def _coded_or_model_backed(self) -> AgentSpec:
+        if (self.implementation is None) == (self.model is None):
+            raise ValueError("an agent names either an implementation (coded) or a model (model-backed), not both")
+        if self.model is not None and not self.instructions.strip():
+            raise ValueError("a model-backed agent needs instructions")
+        return self
+
 
 class Budgets(_Spec):
     """Limits the orchestrator enforces on every run of a workflow."""
@@ -157,6 +214,10 @@ class Budgets(_Spec):
     max_stages: int = Field(default=20, ge=1)
     max_tasks_per_stage: int = Field(default=10, ge=1, le=1000)
     max_concurrency: int = Field(default=5, ge=1, le=1000)
+    # per run, across the planner and every model-backed agent (Converse's own usage figures)
+    max_model_calls: int = Field(default=20, ge=0)
+    max_input_tokens: int = Field(default=100_000, ge=0)
+    max_output_tokens: int = Field(default=20_000, ge=0)
 
 
 class WorkflowSpec(_Spec):
@@ -166,6 +227,12 @@ class WorkflowSpec(_Spec):
     description: str
     input_model: type[BaseModel]
     planner: DottedPath
+    # a model planner's model and system prompt (the planner class, e.g. baton.ai.planner:ModelPlanner, uses them)
+    planner_model: ModelSpec | None = None
+    planner_instructions: str = Field(default="", max_length=20_000)
+    # what a model planner is shown of untrusted values: "fenced" (inside labelled data blocks) or "shape_only"
+    # (plan-then-execute: their key, type and size, never their text)
+    planner_sees_untrusted: Literal["fenced", "shape_only"] = "fenced"
     agents: tuple[Name, ...] = Field(min_length=1)
     # input fields whose model validation makes them safe identifiers rather than free text; each must be
     # constrained by its model (enum or literal, pattern, number, boolean) or the catalog refuses to load

@@ -4,6 +4,17 @@ Pure: journal items in, outcomes, context values and audit records out. What an 
 own attempt is believed only as far as it can be checked: its output must pass the agent's output model
 and size limit, and its trust is recomputed from the catalog (an agent can lower it, never raise it). The
 attempt order, the execution and the stage come from the state machine, which wrote the journal items.
+
+Model usage is settled here: what each attempt reports (`JournalEntry.model_usage`) is added to the run's usage,
+all of it, even past the attempt's allowance. An agent holds no write access to the budget; its own gateway
+enforces its allowance before every call, so an honest attempt can exceed it only by the input tokens of its last
+call. Reporting more is believed (counting more only makes the run fail closed sooner, and the run's cost must
+count what was spent) and audited as an anomaly when it is impossible for an honest agent: more calls or output
+tokens than its allowance, or any usage from a coded agent, which has no model. Reporting less cannot be detected
+here: IAM (only model-backed agents may invoke their model) and the agent's timeout bound what a lying agent spends.
+Every attempt of a task receives the task's allowance (an attempt cannot see what its predecessors spent), so a
+retried task can spend up to its attempts times its share; the sum is settled, and the run's next model call then
+fails closed if the budget is gone. An attempt that crashed reported nothing, and nothing is counted for it.
 """
 
 from __future__ import annotations
@@ -16,7 +27,15 @@ from pydantic import ValidationError
 
 from baton.audit import AuditChain, AuditKind, digest
 from baton.catalog import Catalog
-from baton.models import ContextEntry, JournalEntry, TaskInput, TaskOutcome, TaskStatus, invalid_fields
+from baton.models import (
+    ContextEntry,
+    JournalEntry,
+    ModelUsage,
+    TaskInput,
+    TaskOutcome,
+    TaskStatus,
+    invalid_fields,
+)
 from baton.redaction import REDACTOR
 from baton.store import RecordedAttempt, RunMeta
 
@@ -30,6 +49,9 @@ _RAN = frozenset({"ok", "error"})
 class StageFold:
     outcomes: list[TaskOutcome] = field(default_factory=list)
     context: dict[str, ContextEntry] = field(default_factory=dict)
+    # the model usage the stage's attempts reported, in total and by the model id of each agent
+    model_usage: ModelUsage = field(default_factory=ModelUsage)
+    usage_by_model: dict[str, ModelUsage] = field(default_factory=dict)
 
 
 @dataclass
@@ -107,6 +129,7 @@ def _fold_task(
 ) -> TaskOutcome:
     agent = catalog.agents[task.agent]
     trusted = not task.untrusted_keys
+    usage = _settle(catalog, meta, index, task, attempts, chain, now, fold)
     for attempt in attempts:
         if attempt.entry is None:
             continue
@@ -141,8 +164,12 @@ def _fold_task(
         started_at=started,
         ended_at=ended,
         trusted=trusted,
+        reason=meta.stage_reason,
+        model_usage=usage,
     )
-    audit = {"stage": meta.stage, "index": index, "key": task.key, "attempts": outcome.attempts}
+    audit: dict[str, object] = {"stage": meta.stage, "index": index, "key": task.key, "attempts": outcome.attempts}
+    if usage != ModelUsage():
+        audit["model_usage"] = usage.model_dump()
     last = attempts[-1] if attempts else None
     succeeded = last.entry if last is not None and last.entry is not None else None
     error_type, error = (
@@ -174,6 +201,60 @@ def _fold_task(
         AuditKind.TASK_FAILED, task.agent, now, error_type=error_type or "Unknown", error_hash=digest(error), **audit
     )
     return outcome.model_copy(update={"error_type": error_type, "error": error})
+
+
+def _settle(
+    catalog: Catalog,
+    meta: RunMeta,
+    index: int,
+    task: TaskInput,
+    attempts: list[_Attempt],
+    chain: AuditChain,
+    now: str,
+    fold: StageFold,
+) -> ModelUsage:
+    """The model usage a task's attempts reported, added to the stage's; impossible reports audited (see above)."""
+    model = catalog.agents[task.agent].model
+    total = ModelUsage()
+    for attempt in attempts:
+        if attempt.entry is None:
+            continue
+        reported = attempt.entry.model_usage
+        if reported == ModelUsage():
+            continue
+        allowance = task.allowance
+        if min(reported.calls, reported.input_tokens, reported.output_tokens) < 0:
+            # a negative figure would give the run budget back: counted as nothing
+            what = "an agent reported negative model usage"
+        elif model is None or allowance is None:
+            what = "an agent without a model allowance reported model usage"
+        elif reported.calls > allowance.calls or reported.output_tokens > allowance.output_tokens:
+            what = "an agent reported more model calls or output tokens than its allowance"
+        else:
+            what = None
+        if what is not None:
+            chain.append(
+                AuditKind.ANOMALY,
+                ORCHESTRATOR,
+                now,
+                what=what,
+                stage=meta.stage,
+                index=index,
+                attempt=attempt.number,
+                agent=task.agent,
+                reported=reported.model_dump(),
+                allowance=None if allowance is None else allowance.model_dump(),
+            )
+        total = total + ModelUsage(
+            calls=max(reported.calls, 0),
+            input_tokens=max(reported.input_tokens, 0),
+            output_tokens=max(reported.output_tokens, 0),
+        )
+    if total != ModelUsage():
+        model_id = model.model_id if model is not None else f"(agent {task.agent}: no model)"
+        fold.model_usage = fold.model_usage + total
+        fold.usage_by_model[model_id] = fold.usage_by_model.get(model_id, ModelUsage()) + total
+    return total
 
 
 def _output_problem(catalog: Catalog, agent_name: str, entry: JournalEntry, max_bytes: int) -> str | None:

@@ -5,8 +5,10 @@ of references to ARNs; the tests and a future `baton inventory` render the same 
 
 Roles (one each):
   agent          its tools' grants (ToolSpec.all_grants(): exact actions, the resource's ARN plus the
-                 reference's suffix, declared conditions), its own log group, traces. Nothing on the
-                 state table: the state machine hands it its task and records its report.
+                 reference's suffix, declared conditions), its own log group, traces; a model-backed agent's
+                 also bedrock:InvokeModel on exactly its declared model and bedrock:ApplyGuardrail on its
+                 guardrail (baton.model_iam). Nothing on the state table: the state machine hands it its
+                 task and records its report.
   orchestrator   one per workflow: read that workflow's runs, start requests, tasks and journal; write its
                  runs and tasks (dynamodb:LeadingKeys, patterns from baton.keys); sign audit heads with
                  that workflow's KMS key; an Express workflow's also queries its open runs in the sparse
@@ -48,6 +50,11 @@ class Platform(StrEnum):
     ARCHIVE_BUCKET = "archive_bucket"
     ARCHIVE_FAILURES = "archive_failures"  # the archiver's on-failure queue
     OWN_LOG_GROUP = "own_log_group"  # the log group of the function whose role this is
+    # a Bedrock model (baton.model_iam: kinds, names and ARNs): name "<model id>" (the stack's region) or
+    # "<region>/<model id>"; an inference profile's id (the stack's region and account); a guardrail's id
+    BEDROCK_FOUNDATION_MODEL = "bedrock_foundation_model"
+    BEDROCK_INFERENCE_PROFILE = "bedrock_inference_profile"
+    BEDROCK_GUARDRAIL = "bedrock_guardrail"
     ANY = "any"  # "*": only where AWS offers no resource-level permission (see `wildcard_reason`)
 
 
@@ -63,8 +70,6 @@ Ref = ResourceRef | PlatformRef
 
 WILDCARD = "*"
 LEADING_KEYS = "dynamodb:LeadingKeys"
-# where the archiver writes audit records in the archive bucket: audit/<workflow>/<run_id>/<seq>.json
-AUDIT_ARCHIVE_PREFIX = "audit/"
 
 
 class StatementSpec(BaseModel):
@@ -174,14 +179,20 @@ def _grant_key(grant: Grant) -> tuple[tuple[str, ...], ResourceRef, str]:
 
 
 def agent_role(catalog: Catalog, agent: AgentSpec) -> RoleSpec:
+    """Its tools' grants; a model-backed agent's also bedrock:InvokeModel on exactly its model (and its guardrail)."""
+    from baton.model_iam import model_statements
+
+    model = () if agent.model is None else model_statements(agent.model, "Agent")
     return RoleSpec(
         component=Component.AGENT,
         name=agent.name,
-        statements=(*tool_statements(catalog, agent), _function_logs(), _function_tracing()),
+        statements=(*tool_statements(catalog, agent), *model, _function_logs(), _function_tracing()),
     )
 
 
 def orchestrator_role(catalog: Catalog, workflow: WorkflowSpec) -> RoleSpec:
+    from baton.model_iam import model_statements  # a model planner's bedrock:InvokeModel (and guardrail)
+
     del catalog  # the orchestrator's access does not depend on the workflow's agents
     name = workflow.name
     return RoleSpec(
@@ -209,6 +220,7 @@ def orchestrator_role(catalog: Catalog, workflow: WorkflowSpec) -> RoleSpec:
                 resources=(PlatformRef(kind=Platform.AUDIT_KEY, name=name),),
             ),
             *_sweep_statements(workflow),
+            *(() if workflow.planner_model is None else model_statements(workflow.planner_model, "Planner")),
             _function_logs(),
             _function_tracing(),
         ),
@@ -323,7 +335,7 @@ def archiver_role() -> RoleSpec:
             StatementSpec(
                 sid="ArchiveAuditRecords",
                 actions=("s3:PutObject",),
-                resources=(PlatformRef(kind=Platform.ARCHIVE_BUCKET, suffix=f"/{AUDIT_ARCHIVE_PREFIX}*"),),
+                resources=(PlatformRef(kind=Platform.ARCHIVE_BUCKET, suffix=f"/{keys.AUDIT_ARCHIVE_PREFIX}*"),),
             ),
             _function_logs(),
             _function_tracing(),
@@ -340,8 +352,13 @@ def all_roles(catalog: Catalog) -> tuple[RoleSpec, ...]:
     return tuple(roles)
 
 
-# API operations IAM authorises as other actions: a transaction is authorised per item (Baton's are all puts)
-_AUTHORISED_AS = {("dynamodb", "TransactWriteItems"): ("dynamodb:PutItem",)}
+# API operations IAM authorises as other actions: a transaction is authorised per item (Baton's are all puts);
+# Bedrock Runtime's endpoint prefix is not its IAM prefix, and Converse is authorised as InvokeModel
+_AUTHORISED_AS = {
+    ("dynamodb", "TransactWriteItems"): ("dynamodb:PutItem",),
+    ("bedrock-runtime", "Converse"): ("bedrock:InvokeModel",),
+    ("bedrock-runtime", "ApplyGuardrail"): ("bedrock:ApplyGuardrail",),
+}
 
 
 def iam_actions_of_call(service: str, operation: str) -> tuple[str, ...]:

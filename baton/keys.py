@@ -30,6 +30,8 @@ META = "META"
 REQUEST = "REQUEST"
 IDEMPOTENCY_SK = "KEY"
 CTX_PREFIX = "CTX#"
+# where the archiver writes audit records in the archive bucket: audit/<workflow>/<run_id>/<seqs>.json
+AUDIT_ARCHIVE_PREFIX = "audit/"
 LATEST_PREFIX = "LATEST#"
 OPEN_RUNS_INDEX = "open-runs"
 OPEN_WORKFLOW = "open_workflow"

@@ -6,6 +6,7 @@ forbids extra fields, and is stored as JSON validated on the way back in: never 
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from typing import Annotated, Literal, Protocol
 
@@ -15,7 +16,9 @@ from baton.keys import RUN_ID_PATTERN
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # defer_build: a model's validator is built when first used, so a function builds only those of the
+    # models it uses (the orchestrator's decisions are no agent's business), and none at import
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 def invalid_fields(error: ValidationError) -> str:
@@ -90,6 +93,39 @@ class TaskOutcome(Strict):
     ended_at: str
     # False when the task's input or a tool it called was untrusted: its error text may carry that data
     trusted: bool = True
+    # the stage's stated reason (its planner's; a model planner's text, redacted): shown to people (`baton run`),
+    # never to planners (RunView hands them outcomes without it: it may echo untrusted data the planner read)
+    reason: str = ""
+    # model calls and tokens the task's attempts reported, settled into the run's usage when the stage was folded
+    model_usage: ModelUsage = Field(default_factory=lambda: ModelUsage())  # noqa: PLW0108 (defined below)
+
+
+JsonType = Literal["string", "integer", "number", "boolean", "null", "array", "object"]
+
+
+class ValueShape(Strict):
+    """What `RunView.describe` tells of a context value without showing it: where it came from, its type, its size."""
+
+    key: str
+    source: str
+    trusted: bool
+    type: JsonType
+    bytes: int  # of its JSON
+    stage: int
+
+
+def json_type(value: JsonValue) -> JsonType:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
 
 
 class RunReader(Protocol):
@@ -174,14 +210,50 @@ class RunView:
         outcome = self._reader.latest(key)
         if outcome is not None and not outcome.trusted:
             self._read_untrusted = True
-        return outcome
+        return None if outcome is None else _for_planners(outcome)
 
     def outcomes(self) -> list[TaskOutcome]:
         """Every task outcome so far, oldest first (a paged read of the run's whole history)."""
         history = self._reader.outcomes()
         if not all(outcome.trusted for outcome in history):
             self._read_untrusted = True
-        return history
+        return [_for_planners(outcome) for outcome in history]
+
+    # ------------------------------------------------------------ reads that show no untrusted text
+
+    def describe(self, key: str) -> ValueShape | None:
+        """A value's key, source, trust, JSON type and size, never its text: this does not mark the view.
+
+        What a plan-then-execute planner sees of an untrusted value: it may route on it, but has read nothing
+        an attacker wrote, so the params of its decision stay trusted.
+        """
+        entry = self._reader.entry(key)
+        if entry is None:
+            return None
+        return ValueShape(
+            key=key,
+            source=entry.source,
+            trusted=entry.trusted,
+            type=json_type(entry.value),
+            bytes=len(json.dumps(entry.value).encode()),
+            stage=entry.stage,
+        )
+
+    def statuses(self) -> list[TaskOutcome]:
+        """Every outcome so far (oldest first) as far as the orchestrator determined it, without marking the view.
+
+        An untrusted task's error text and error type (which the data it read could have chosen) are left out,
+        and so is every stage's stated reason.
+        """
+        return [
+            _for_planners(o if o.trusted else o.model_copy(update={"error": None, "error_type": None}))
+            for o in self._reader.outcomes()
+        ]
+
+
+def _for_planners(outcome: TaskOutcome) -> TaskOutcome:
+    """An outcome as a planner sees it: without the stage's stated reason (display text, see TaskOutcome)."""
+    return outcome.model_copy(update={"reason": ""}) if outcome.reason else outcome
 
 
 # ---------------------------------------------------------------- Step Functions contract
@@ -262,6 +334,29 @@ class ToolCallRecord(Strict):
     detail: str = ""
 
 
+class ModelUsage(Strict):
+    """Model calls and tokens spent (Converse's `usage` figures)."""
+
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    def __add__(self, other: ModelUsage) -> ModelUsage:
+        return ModelUsage(
+            calls=self.calls + other.calls,
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+        )
+
+
+class ModelAllowance(Strict):
+    """What one caller may still spend of its run's model budget (checked before every call)."""
+
+    calls: int
+    input_tokens: int
+    output_tokens: int
+
+
 class TaskInput(Strict):
     """The task item the orchestrator writes for an agent: scoped context plus planner parameters."""
 
@@ -269,6 +364,8 @@ class TaskInput(Strict):
     key: str
     payload: dict[str, JsonValue]
     untrusted_keys: list[str]
+    # a model-backed agent's share of the run's remaining model budget (the orchestrator settles what it spent)
+    allowance: ModelAllowance | None = None
 
 
 class JournalEntry(Strict):
@@ -284,5 +381,6 @@ class JournalEntry(Strict):
     output: dict[str, JsonValue] | None = None
     output_trusted: bool = False
     tool_calls: list[ToolCallRecord] = Field(default_factory=list)
+    model_usage: ModelUsage = Field(default_factory=ModelUsage)
     error_type: str | None = None
     error: str | None = None

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import gc
 import json
 import logging
-from collections.abc import Iterator
+import numbers
+import os
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stdout
 from typing import IO, Any
 
@@ -18,7 +23,10 @@ NAMESPACE = "Baton"
 
 __all__ = [
     "NAMESPACE",
+    "TRACED_MODULES",
+    "LazyTracer",
     "RedactingFormatter",
+    "cold_start_ends",
     "correlated",
     "count",
     "install_log_redaction",
@@ -52,10 +60,109 @@ class RedactingFormatter(LambdaPowertoolsFormatter):
         return masked
 
 
+# What a function's X-Ray trace records beyond its handler: every AWS call (botocore) and every HTTP request a
+# tool makes (httplib, which the HTTP tools' transport uses). Of the other libraries X-Ray can patch, a function
+# holds none but sqlite3, which no Baton function uses.
+TRACED_MODULES = ("botocore", "httplib")
+
+
+class LazyTracer:
+    """Powertools' Tracer, built at the first invocation instead of at import.
+
+    Building it imports the X-Ray SDK and patches what TRACED_MODULES names: in Lambda, X-Ray stays on from
+    the first invocation (whose handler subsegment, AWS calls and annotations it records as before), but the
+    import of a function's module no longer pays for it. Where tracing is off (outside Lambda, or
+    POWERTOOLS_TRACE_DISABLED), annotations and metadata are dropped without building it, as Powertools' own
+    disabled tracer drops them. Anything else is Powertools' Tracer's own attribute.
+    """
+
+    def __init__(self, service: str) -> None:
+        self._service = service
+        self._tracer: Tracer | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def built(self) -> bool:
+        return self._tracer is not None
+
+    def get(self) -> Tracer:
+        """The Tracer itself (built now if it was not yet)."""
+        if self._tracer is None:
+            with self._lock:
+                if self._tracer is None:
+                    self._tracer = Tracer(service=self._service, patch_modules=TRACED_MODULES)
+        return self._tracer
+
+    def _off(self) -> bool:
+        # Powertools' own test (POWERTOOLS_TRACE_DISABLED, or not in Lambda), without building a Tracer
+        return self._tracer is None and bool(Tracer._is_tracer_disabled())
+
+    def put_annotation(self, key: str, value: str | numbers.Number | bool) -> None:
+        if not self._off():
+            self.get().put_annotation(key=key, value=value)
+
+    def put_metadata(self, key: str, value: Any, namespace: str | None = None) -> None:
+        if not self._off():
+            self.get().put_metadata(key=key, value=value, namespace=namespace)
+
+    def capture_lambda_handler(
+        self,
+        lambda_handler: Callable[..., Any] | None = None,
+        capture_response: bool | None = None,
+        capture_error: bool | None = None,
+    ) -> Callable[..., Any]:
+        """Powertools' decorator, applied at the handler's first invocation."""
+        if lambda_handler is None:
+            return functools.partial(
+                self.capture_lambda_handler, capture_response=capture_response, capture_error=capture_error
+            )
+        handler = lambda_handler
+        traced: list[Callable[..., Any]] = []
+
+        @functools.wraps(handler)
+        def decorate(event: Any, context: Any, **kwargs: Any) -> Any:
+            if not traced:
+                traced.append(
+                    self.get().capture_lambda_handler(
+                        handler, capture_response=capture_response, capture_error=capture_error
+                    )
+                )
+            return traced[0](event, context, **kwargs)
+
+        return decorate
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.get(), name)
+
+
 logger = Logger(service="baton", logger_formatter=RedactingFormatter())
 logger.addFilter(RedactingFilter())  # a second line: the record's own text, before any handler sees it
-tracer = Tracer(service="baton")
+tracer = LazyTracer(service="baton")
 install_log_redaction()
+
+
+def cold_start_ends(handler: Callable[..., Any]) -> Callable[..., Any]:
+    """Resumes the garbage collector once the first invocation of a Lambda handler has ended.
+
+    Each handler module pauses the collector first thing when it is imported in Lambda (LAMBDA_TASK_ROOT set):
+    a cold start allocates over a hundred thousand objects that nearly all stay alive (modules, classes,
+    pydantic validators, botocore's service models), and the collections they trigger walk them again and again
+    to free next to nothing (25-35 ms of a cold start, measured by benchmarks/coldstart_ablation.py). After the
+    first invocation, what is alive is frozen (gc.freeze: later collections no longer walk the cold start's
+    objects) and the collector runs as usual from then on; the little cyclic garbage the cold start left stays
+    for the life of the process. Outside Lambda nothing is paused, so nothing is resumed.
+    """
+
+    @functools.wraps(handler)
+    def run(event: Any, context: Any) -> Any:
+        try:
+            return handler(event, context)
+        finally:
+            if not gc.isenabled() and os.environ.get("LAMBDA_TASK_ROOT"):
+                gc.freeze()
+                gc.enable()
+
+    return run
 
 
 @contextmanager

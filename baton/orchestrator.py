@@ -23,6 +23,8 @@ from baton.models import (
     Delegate,
     Fail,
     Finish,
+    ModelAllowance,
+    ModelUsage,
     PlanRequest,
     PlanResponse,
     RunStatus,
@@ -30,7 +32,15 @@ from baton.models import (
     TaskInput,
 )
 from baton.observability import count, logger
-from baton.planner import Planner
+from baton.planner import (
+    Planner,
+    PlannerServices,
+    PlanningSession,
+    add_by_model,
+    exhausted_budget,
+    remaining_budget,
+    share,
+)
 from baton.reader import StoreReader
 from baton.redaction import REDACTOR
 from baton.store import Commit, ConcurrentUpdate, RunMeta, RunNotFound, StartRequest, StateError, StateStore
@@ -40,6 +50,8 @@ MAX_ATTEMPTS = 3
 # an Express execution lasts at most 5 minutes; its run is swept a minute after that
 EXPRESS_DEADLINE_SECONDS = 6 * 60
 _CLOSE_RETRIES = 3
+# the actor of the audit records about a planner's answers (a model planner's invalid decisions)
+PLANNER = "planner"
 
 
 class ForeignExecution(StateError):
@@ -62,6 +74,20 @@ class _Stage:
     new_context: dict[str, ContextEntry] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class _Spend:
+    """The run's model usage once this Plan commits: in total, by model, and its planner's part."""
+
+    total: ModelUsage
+    by_model: dict[str, ModelUsage]
+    planner: ModelUsage
+
+
+def _usage_detail(usage: ModelUsage) -> dict[str, Any]:
+    """An audit record's model usage, when there was any (records of runs without models stay as they were)."""
+    return {"model_usage": usage.model_dump()} if usage != ModelUsage() else {}
+
+
 class Orchestrator:
     def __init__(
         self,
@@ -73,7 +99,11 @@ class Orchestrator:
         signer: HeadSigner,
         clock: Callable[[], str] = now_iso,
         epoch: Callable[[], float] = time.time,
+        *,
+        services: PlannerServices | None = None,
     ) -> None:
+        """`services`: what the planner was loaded with (baton.planner.load_planner), so that its model calls are
+        counted against the run's budget and committed with its decision; a planner without services gets none."""
         missing = sorted(set(workflow.agents) - set(agent_functions))
         if missing:
             raise StateError(f"no function configured for agents {missing}")
@@ -81,6 +111,7 @@ class Orchestrator:
         self._workflow = workflow
         self._store = store
         self._planner = planner
+        self._services = services or PlannerServices(catalog, workflow)
         self._functions = agent_functions
         self._signer = signer
         self._clock = clock
@@ -125,11 +156,34 @@ class Orchestrator:
             stored=stage.expected_version is not None,
         )
         view = RunView(meta.run_id, meta.workflow, meta.stage, reader=reader)
-        guarded = guard(self._decide(view), self._workflow, meta.stage)
+        # the model usage the finished stage's agents reported, settled before the planner spends any
+        used = meta.model_usage + fold.model_usage
+        remaining = remaining_budget(self._workflow.budgets, used)
+        decided, session, budget_denial = self._decide(view, remaining)
+        for invalid in session.invalid:
+            stage.chain.append(
+                AuditKind.DENIAL,
+                PLANNER,
+                now,
+                stage=meta.stage,
+                reason=f"invalid model decision: {invalid.problem}",
+                answer=invalid.number,
+                answer_hash=invalid.answer_hash,
+            )
+            count("Denials", meta.workflow)
+        if budget_denial is not None:
+            stage.chain.append(AuditKind.DENIAL, ORCHESTRATOR, now, stage=meta.stage, reason=budget_denial)
+            count("Denials", meta.workflow)
+        spend = _Spend(
+            total=used + session.usage,
+            by_model=add_by_model(add_by_model(meta.model_usage_by_model, fold.usage_by_model), session.usage_by_model),
+            planner=session.usage,
+        )
+        guarded = guard(decided, self._workflow, meta.stage)
         if guarded.denial is not None:
             stage.chain.append(AuditKind.DENIAL, ORCHESTRATOR, now, stage=meta.stage, reason=guarded.denial)
             count("Denials", meta.workflow)
-        commit, response = self._apply(guarded.decision, view.read_untrusted, stage, reader, now)
+        commit, response = self._apply(guarded.decision, view.read_untrusted, stage, reader, now, spend)
         commit.steps = fold.outcomes
         self._store.commit(commit)
         return response
@@ -204,21 +258,39 @@ class Orchestrator:
 
     # ------------------------------------------------------------ planner
 
-    def _decide(self, view: RunView) -> object:
-        try:
-            return self._planner.decide(view)
-        except Exception as error:  # a planner bug fails the run, it never leaves it hanging
-            logger.exception("planner raised")
-            return Fail(reason=REDACTOR.redact(f"planner error: {type(error).__name__}: {error}")[:500])
+    def _decide(self, view: RunView, remaining: ModelAllowance) -> tuple[object, PlanningSession, str | None]:
+        """The planner's answer, the session of what it spent and reported, and a budget denial if it ran out."""
+        with self._services.deciding(remaining) as session:
+            try:
+                return self._planner.decide(view), session, None
+            except Exception as error:  # a planner bug fails the run, it never leaves it hanging
+                exhausted = self._exhausted(error, session)
+                if exhausted is not None:
+                    logger.warning("the run's model budget is exhausted", extra={"budget": exhausted})
+                    return Fail(reason=exhausted), session, exhausted
+                logger.exception("planner raised")
+                reason = REDACTOR.redact(f"planner error: {type(error).__name__}: {error}")[:500]
+                return Fail(reason=reason), session, None
+
+    def _exhausted(self, error: Exception, session: PlanningSession) -> str | None:
+        """The budget a ModelBudgetExhausted ran into, named as the workflow's budgets name it."""
+        if not session.gateways:  # no model gateway was made: not a model budget
+            return None
+        from baton.ai.gateway import ModelBudgetExhausted
+
+        if not isinstance(error, ModelBudgetExhausted):
+            return None
+        return exhausted_budget(self._workflow.budgets, session.left()) or f"model budget exhausted: {error}"[:500]
 
     # ------------------------------------------------------------ decision -> commit + answer
 
     def _apply(
-        self, decision: Decision, params_untrusted: bool, stage: _Stage, reader: StoreReader, now: str
+        self, decision: Decision, params_untrusted: bool, stage: _Stage, reader: StoreReader, now: str, spend: _Spend
     ) -> tuple[Commit, PlanResponse]:
         meta, chain = stage.meta, stage.chain
-        update: dict[str, Any] = {}
+        update: dict[str, Any] = {"model_usage": spend.total, "model_usage_by_model": spend.by_model}
         tasks: dict[int, TaskInput] = {}
+        planner_usage = _usage_detail(spend.planner)
         if isinstance(decision, Delegate):
             chain.append(
                 AuditKind.DECISION,
@@ -231,12 +303,17 @@ class Orchestrator:
                 ],
                 params_trusted=not params_untrusted,
                 reason_hash=digest(decision.reason),
+                **planner_usage,
             )
             next_stage = meta.stage + 1
             functions: list[str] = []
             task_functions: list[int] = []
+            allowance = self._allowance(decision, spend)
             for index, task in enumerate(decision.tasks):
-                tasks[index] = self._task_input(task.agent, task.output_key, task.params, params_untrusted, reader)
+                given = allowance if self._catalog.agents[task.agent].model is not None else None
+                tasks[index] = self._task_input(
+                    task.agent, task.output_key, task.params, params_untrusted, reader, given
+                )
                 chain.append(
                     AuditKind.DELEGATION,
                     ORCHESTRATOR,
@@ -247,6 +324,7 @@ class Orchestrator:
                     key=task.output_key,
                     untrusted_keys=tasks[index].untrusted_keys,
                     input_hash=digest(tasks[index].payload),
+                    **({} if given is None else {"allowance": given.model_dump()}),
                 )
                 function = self._functions[task.agent]
                 if function not in functions:
@@ -262,21 +340,26 @@ class Orchestrator:
                 max_attempts=MAX_ATTEMPTS,
                 expires_at=meta.expires_at,
             )
-            update = {"stage": next_stage, "stage_tasks": len(tasks)}
+            update |= {"stage": next_stage, "stage_tasks": len(tasks), "stage_reason": decision.reason}
             count("StagesDelegated", meta.workflow)
             count("TasksDelegated", meta.workflow, len(tasks))
         elif isinstance(decision, Finish):
-            chain.append(AuditKind.DECISION, ORCHESTRATOR, now, stage=meta.stage, decision="finish")
+            chain.append(AuditKind.DECISION, ORCHESTRATOR, now, stage=meta.stage, decision="finish", **planner_usage)
             chain.append(
-                AuditKind.RUN_SUCCEEDED, ORCHESTRATOR, now, stage=meta.stage, result_hash=digest(decision.result)
+                AuditKind.RUN_SUCCEEDED,
+                ORCHESTRATOR,
+                now,
+                stage=meta.stage,
+                result_hash=digest(decision.result),
+                **_usage_detail(spend.total),
             )
             response = PlanResponse(run_id=meta.run_id, stage=meta.stage, kind="finish")
-            update = {"status": RunStatus.SUCCEEDED, "result": decision.result}
+            update |= {"status": RunStatus.SUCCEEDED, "result": decision.result}
             count("RunsSucceeded", meta.workflow)
         else:
-            chain.append(AuditKind.DECISION, ORCHESTRATOR, now, stage=meta.stage, decision="fail")
-            response = self._failed(meta, chain, decision.reason, now)
-            update = {"status": RunStatus.FAILED, "reason": decision.reason}
+            chain.append(AuditKind.DECISION, ORCHESTRATOR, now, stage=meta.stage, decision="fail", **planner_usage)
+            response = self._failed(meta, chain, decision.reason, now, _usage_detail(spend.total))
+            update |= {"status": RunStatus.FAILED, "reason": decision.reason}
         new_meta = self._advanced(meta.model_copy(update=update | {"last_plan": response}), chain, now)
         commit = Commit(
             meta=new_meta,
@@ -287,6 +370,15 @@ class Orchestrator:
         )
         return commit, response
 
+    def _allowance(self, decision: Delegate, spend: _Spend) -> ModelAllowance | None:
+        """Each model-backed task's share of what the run has left: an even split among the stage's model-backed
+        tasks, so that concurrent tasks cannot overspend the run between them (a share of zero fails a task at its
+        first call). Agents get no write access to the budget: each reports what it spent, settled at the fold."""
+        backed = sum(1 for task in decision.tasks if self._catalog.agents[task.agent].model is not None)
+        if not backed:
+            return None
+        return share(remaining_budget(self._workflow.budgets, spend.total), backed)
+
     def _task_input(
         self,
         agent_name: str,
@@ -294,6 +386,7 @@ class Orchestrator:
         params: dict[str, Any],
         params_untrusted: bool,
         reader: StoreReader,
+        allowance: ModelAllowance | None = None,
     ) -> TaskInput:
         """Only the context keys the agent declares, plus the planner's params, each with its provenance."""
         agent = self._catalog.agents[agent_name]
@@ -307,10 +400,15 @@ class Orchestrator:
             key=key,
             payload={k: context[k].value for k in given} | dict(params),
             untrusted_keys=sorted(untrusted),
+            allowance=allowance,
         )
 
-    def _failed(self, meta: RunMeta, chain: AuditChain, reason: str, now: str) -> PlanResponse:
-        chain.append(AuditKind.RUN_FAILED, ORCHESTRATOR, now, stage=meta.stage, reason_hash=digest(reason))
+    def _failed(
+        self, meta: RunMeta, chain: AuditChain, reason: str, now: str, detail: dict[str, Any] | None = None
+    ) -> PlanResponse:
+        chain.append(
+            AuditKind.RUN_FAILED, ORCHESTRATOR, now, stage=meta.stage, reason_hash=digest(reason), **(detail or {})
+        )
         count("RunsFailed", meta.workflow)
         return PlanResponse(run_id=meta.run_id, stage=meta.stage, kind="fail", reason=reason)
 

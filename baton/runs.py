@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, JsonValue, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 from baton import keys
+from baton.ai.cost import CostEstimate, estimate_cost
 from baton.audit import digest
 from baton.catalog import Catalog
 from baton.clock import expires_at_for, now_iso
-from baton.models import ContextEntry, RunStatus, TaskOutcome, invalid_fields
+from baton.models import ContextEntry, ModelUsage, RunStatus, TaskOutcome, invalid_fields
 from baton.store import SCHEMA_VERSION, RunNotFound, StartRequest, StateStore
 
 
@@ -114,6 +115,11 @@ class RunRecord(BaseModel):
     audit_head: str
     audit_key_id: str
     audit: list[dict[str, JsonValue]]
+    # model calls and tokens of the run (its planner's and its agents'), by model id, and their estimated cost
+    # (baton.ai.cost: dated list prices; None when the run made no model call)
+    model_usage: ModelUsage = Field(default_factory=ModelUsage)
+    model_usage_by_model: dict[str, ModelUsage] = Field(default_factory=dict)
+    model_cost: CostEstimate | None = None
 
 
 def read_run(store: StateStore, run_id: str, with_audit: bool = True) -> RunRecord:
@@ -153,4 +159,7 @@ def read_run(store: StateStore, run_id: str, with_audit: bool = True) -> RunReco
         audit_head=meta.audit_head,
         audit_key_id=meta.audit_key_id,
         audit=store.load_audit(run_id, meta.audit_seq) if with_audit else [],
+        model_usage=meta.model_usage,
+        model_usage_by_model=meta.model_usage_by_model,
+        model_cost=estimate_cost(meta.model_usage_by_model) if meta.model_usage.calls else None,
     )

@@ -2,30 +2,38 @@
 
 Lambda handlers call these with the process environment; the offline engine calls them with each
 function's own environment and the moto-backed clients. Nothing else differs.
+
+Each `build_*` imports what its own function runs, and only that: a function's cold start pays for its own
+modules, never for another function's (the orchestrator's store and audit chain are no agent's business,
+nor is the archiver's IAM-derived key prefix anyone else's).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from baton.agent_runner import AgentRunner
-from baton.archive import AuditArchiver
-from baton.aws import AwsClients
-from baton.catalog import Catalog, ToolSpec
-from baton.config import catalog_from_env
-from baton.http import HttpTransport, PinnedTransport
-from baton.orchestrator import Orchestrator
-from baton.planner import load_planner
-from baton.runs import ExecutionStarter, RunStarter
-from baton.secrets import SecretsBroker
-from baton.settings import Settings, SettingsError
-from baton.signing import KmsHeadSigner
-from baton.state import DynamoStateStore
-from baton.tools import ToolContext
+if TYPE_CHECKING:
+    from baton.agent_runner import AgentRunner
+    from baton.archive import AuditArchiver
+    from baton.aws import AwsClients
+    from baton.catalog import Catalog
+    from baton.http import HttpRequest, HttpResponse, HttpTransport, PinnedTransport
+    from baton.orchestrator import Orchestrator
+    from baton.runs import RunStarter
+    from baton.state import DynamoStateStore
 
 
 def build_orchestrator(env: Mapping[str, str], clients: AwsClients) -> Orchestrator:
+    from baton.config import catalog_from_env
+    from baton.orchestrator import Orchestrator
+    from baton.planner import PlannerServices, load_planner
+    from baton.settings import Settings, SettingsError
+    from baton.signing import KmsHeadSigner
+    from baton.state import DynamoStateStore
+
     settings = Settings.from_env(env)
     catalog = catalog_from_env(env)
     if settings.workflow is None:
@@ -33,19 +41,29 @@ def build_orchestrator(env: Mapping[str, str], clients: AwsClients) -> Orchestra
     if settings.audit_key is None:
         raise SettingsError("the orchestrator needs BATON_AUDIT_KEY (the workflow's audit signing key)")
     workflow = catalog.workflow(settings.workflow)
+    # a model planner's client is made at its first model call: a rule planner's orchestrator never makes one
+    services = PlannerServices(catalog, workflow, bedrock_runtime=lambda: clients.client("bedrock-runtime"))
     return Orchestrator(
         catalog=catalog,
         workflow=workflow,
         store=DynamoStateStore(clients.client("dynamodb"), settings.state_table),
-        planner=load_planner(workflow),
+        planner=load_planner(workflow, services),
         agent_functions=settings.agent_functions,
         signer=KmsHeadSigner(clients.client("kms"), settings.audit_key),
+        services=services,
     )
 
 
 def build_agent_runner(
     env: Mapping[str, str], clients: AwsClients, http_transport: HttpTransport | None = None
 ) -> AgentRunner:
+    from baton.agent_runner import AgentRunner
+    from baton.catalog import ToolSpec
+    from baton.config import catalog_from_env
+    from baton.secrets import SecretsBroker
+    from baton.settings import Settings, SettingsError
+    from baton.tools import ToolContext
+
     settings = Settings.from_env(env)
     catalog = catalog_from_env(env)
     if settings.agent is None:
@@ -57,12 +75,35 @@ def build_agent_runner(
         {name: settings.resources[name] for name in secret_names if name in settings.resources},
         settings.secrets_max_age_seconds,
     )
-    transport = http_transport or PinnedTransport()
+    transport = http_transport or _NetworkOnFirstRequest()
 
     def make_context(tool: ToolSpec, run_id: str) -> ToolContext:
         return ToolContext(tool, run_id, settings.resources, clients, broker, transport)
 
-    return AgentRunner(catalog, agent, make_context)
+    if agent.model is None:
+        return AgentRunner(catalog, agent, make_context)
+    # a model-backed agent's client is made at its first model call
+    return AgentRunner(catalog, agent, make_context, bedrock_runtime=lambda: clients.client("bedrock-runtime"))
+
+
+class _NetworkOnFirstRequest:
+    """The real network (PinnedTransport), made at the first request a tool sends.
+
+    Making it loads the system's CA certificates (an SSL context: file reads, ~15 ms): an agent whose tools
+    never reach outside the account never pays for it.
+    """
+
+    def __init__(self) -> None:
+        self._transport: PinnedTransport | None = None
+        self._lock = threading.Lock()
+
+    def send(self, request: HttpRequest, timeout_seconds: float) -> HttpResponse:
+        with self._lock:
+            if self._transport is None:
+                from baton.http import PinnedTransport
+
+                self._transport = PinnedTransport()
+        return self._transport.send(request, timeout_seconds)
 
 
 @dataclass(frozen=True)
@@ -73,6 +114,11 @@ class ApiServices:
 
 
 def build_api(env: Mapping[str, str], clients: AwsClients) -> ApiServices:
+    from baton.config import catalog_from_env
+    from baton.runs import ExecutionStarter, RunStarter
+    from baton.settings import Settings
+    from baton.state import DynamoStateStore
+
     settings = Settings.from_env(env)
     catalog = catalog_from_env(env)
     store = DynamoStateStore(clients.client("dynamodb"), settings.state_table)
@@ -81,6 +127,9 @@ def build_api(env: Mapping[str, str], clients: AwsClients) -> ApiServices:
 
 
 def build_archiver(env: Mapping[str, str], clients: AwsClients) -> AuditArchiver:
+    from baton.archive import AuditArchiver
+    from baton.settings import Settings, SettingsError
+
     settings = Settings.from_env(env)
     if settings.archive_bucket is None:
         raise SettingsError("the archiver needs BATON_ARCHIVE_BUCKET")

@@ -9,15 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from baton.audit import AuditRecord
-from baton.models import ContextEntry, PlanResponse, RunStatus, TaskInput, TaskOutcome
+from baton.models import ContextEntry, ModelUsage, PlanResponse, RunStatus, TaskInput, TaskOutcome
 
 # Version of what a run stores (on its run record; a run keeps the version it started with):
 # 2: run ids carry their workflow, the API writes a start request and the orchestrator creates the run, the
 #    state machine records the journal, heads are signed.
 # 3: each step also writes LATEST#<key>, so a stage reads only what its planner looks at (baton.reader).
+# Fields added with a default that is exact for every run stored before them (the run record's model usage: no
+# model could be called before) change nothing a reader must branch on, so they need no new version.
 SCHEMA_VERSION = 3
 # DynamoDB items are limited to 400 KB; leave room for keys and attributes
 MAX_VALUE_BYTES = 300_000
@@ -81,6 +83,13 @@ class RunMeta(_Record):
     stage_tasks: int = 0
     result: dict[str, JsonValue] | None = None
     reason: str | None = None
+    # the run's model usage so far (its planner's and its agents' reports, settled as each stage is folded), in
+    # total (what the workflow's budgets limit) and by model id (what its cost is estimated from). A run record
+    # stored without them is a run that made no model call: the defaults are exact, so no schema version marks them.
+    model_usage: ModelUsage = Field(default_factory=ModelUsage)
+    model_usage_by_model: dict[str, ModelUsage] = Field(default_factory=dict)
+    # the current stage's stated reason (its planner's), copied into each of its steps when it is folded
+    stage_reason: str = ""
 
 
 @dataclass(frozen=True)

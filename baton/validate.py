@@ -195,7 +195,8 @@ def _paths(catalog: Catalog, workflows: Iterable[str] | None) -> Iterator[tuple[
         agent = catalog.agents.get(agent_name)
         if agent is None:
             continue
-        yield f"agent {agent_name!r} implementation", agent.implementation, "callable"
+        if agent.implementation is not None:  # a model-backed agent runs Baton's own Converse loop
+            yield f"agent {agent_name!r} implementation", agent.implementation, "callable"
         tools.update(dict.fromkeys(agent.tools))
     if workflows is None:
         tools.update(dict.fromkeys(catalog.tools))

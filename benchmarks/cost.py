@@ -56,6 +56,13 @@ def stepfunctions_price(usage: Usage, prices: Prices, execution: str) -> float:
     return prices.stepfunctions_express_per_request + gb_seconds * prices.stepfunctions_express_per_gb_second
 
 
+ARCHIVE_BATCH_WINDOW_MS = 60_000
+
+
+def _archive_batches(usage: Usage) -> int:
+    return max(1, math.ceil(usage.execution_ms / ARCHIVE_BATCH_WINDOW_MS)) if usage.commits else 0
+
+
 def price_per_1000(usage: Usage, prices: Prices, execution: str = "standard") -> dict[str, float]:
     calls = usage.calls
     lines = {
@@ -72,10 +79,10 @@ def price_per_1000(usage: Usage, prices: Prices, execution: str = "standard") ->
         "ssm": sum(n for k, n in calls.items() if k.startswith("ssm:")) * prices.ssm_parameter_standard_per_api_call,
         # the orchestrator signs each commit's audit head
         "kms": sum(n for k, n in calls.items() if k.startswith("kms:")) * prices.kms_asymmetric_per_request,
-        # the archiver writes each commit's audit records to the Object Lock bucket, one object per commit
-        # (moto's streams do not run the archiver offline: counted from the commits, as it would on AWS)
-        "archive_puts": usage.commits * prices.s3_put_per_request,
-        "archiver_lambda": usage.commits * prices.lambda_per_request,
+        # the archiver writes one object per run per stream batch (60 s batching window): a run shorter than the
+        # window is archived in one object (moto's streams do not run the archiver offline: counted, as on AWS)
+        "archive_puts": _archive_batches(usage) * prices.s3_put_per_request,
+        "archiver_lambda": _archive_batches(usage) * prices.lambda_per_request,
     }
     per_1000 = {k: v * 1000 for k, v in lines.items()}
     per_1000["total"] = sum(per_1000.values())

@@ -4,6 +4,13 @@ moto plays DynamoDB, Secrets Manager, SSM, SQS, SNS, KMS, STS, Lambda and Step F
 Functions interpreter executes statemachines/orchestration.asl.json itself; when it invokes a function, the
 real handler of that orchestrator or agent runs in-process with that function's own environment and its own
 boto3 session (whose AWS calls are recorded, to compare with the IAM derived for the function).
+
+Bedrock is played by model doubles (baton.local.model_doubles): a function's Converse calls go through its real
+boto3 bedrock-runtime client (validated by botocore, recorded like any call) and are answered by the double
+registered for it: by agent name, or "planner:<workflow>" for a workflow's planner (its orchestrator's calls).
+Register doubles with `LocalEngine(models={...})` or `engine.use_model(name, double)`, at any time (a workflow's
+offline fixture may register its default; doubles given to the constructor win over a fixture's). A Converse
+call with no double registered fails with NoModelDouble, naming the caller.
 """
 
 from __future__ import annotations
@@ -27,8 +34,9 @@ from baton.catalog import resolve
 from baton.config import AppConfig, app_config, load_app
 from baton.functions.orchestrator.handler import STATUS_CHANGE
 from baton.local import moto_patches
-from baton.local.functions import API_FUNCTION, orchestrator_function_name
+from baton.local.functions import API_FUNCTION, model_key, orchestrator_function_name
 from baton.local.http import LocalHttpTransport
+from baton.local.model_doubles import ModelDouble, NoModelDouble, attach
 from baton.local.provisioning import STATE_TABLE, HandlerWrapper, Provisioner
 from baton.models import RunStatus, TaskOutcome
 from baton.runs import RunRecord, read_run
@@ -49,6 +57,9 @@ _FAKE_ENV = {
     "AWS_REGION": REGION,
     "POWERTOOLS_TRACE_DISABLED": "true",
 }
+_POLL_MIN_SECONDS = 0.005
+_POLL_MAX_SECONDS = 0.1
+_POLL_SHARE = 0.05  # of the time waited so far
 _MOTO_CONFIG = {
     "stepfunctions": {"execute_state_machine": True},
     "lambda": {"use_docker": False},
@@ -84,12 +95,17 @@ class LocalEngine:
         catalog: str | AppConfig | None = None,
         wrap_handler: HandlerWrapper | None = None,
         on_call: CallHook | None = None,
+        models: dict[str, ModelDouble] | None = None,
     ) -> None:
         config = catalog if isinstance(catalog, AppConfig) else app_config(catalog)
         self.app = load_app(config)
         self.catalog = self.app.catalog
         self.http = LocalHttpTransport()
         self.fixtures: dict[str, Any] = {}
+        # the model double answering each agent's (or "planner:<workflow>") Converse calls
+        self.models: dict[str, ModelDouble] = {}
+        self._chosen_models = dict(models or {})
+        self._models_lock = threading.Lock()
         self.aws_calls: list[AwsCall] = []
         self._calls_lock = threading.Lock()
         self._wrap = wrap_handler or (lambda _name, handler: handler)
@@ -123,6 +139,8 @@ class LocalEngine:
             for workflow in self.catalog.workflows.values():
                 if workflow.offline_fixture:
                     self.fixtures[workflow.name] = resolve(workflow.offline_fixture)(self)
+            for name, double in self._chosen_models.items():  # the test's choice over a fixture's default
+                self.use_model(name, double)
         except BaseException:
             self.__exit__(None, None, None)
             raise
@@ -146,14 +164,39 @@ class LocalEngine:
             with self._calls_lock:
                 self.aws_calls.append(AwsCall(function, service, operation))
 
+        def made(service: str, client: Any) -> None:
+            if service == "bedrock-runtime":
+                attach(client, _Registered(self, model_key(function)), function)
+
         on_call = self._on_call
         if on_call is None:
-            return AwsClients(self._session, observer=observe)
+            return AwsClients(self._session, observer=observe, on_client=made)
 
         def report(service: str, operation: str, params: dict[str, Any], response: dict[str, Any]) -> None:
             on_call(AwsCallDetail(function, service, operation, params, response))
 
-        return AwsClients(self._session, observer=observe, on_result=report)
+        return AwsClients(self._session, observer=observe, on_result=report, on_client=made)
+
+    # ------------------------------------------------------------ model doubles
+
+    def use_model(self, name: str, double: ModelDouble | None) -> None:
+        """Answer the Converse calls of agent `name` (or of "planner:<workflow>") with `double`; None: with none."""
+        with self._models_lock:
+            if double is None:
+                self.models.pop(name, None)
+            else:
+                self.models[name] = double
+
+    def model_for(self, name: str, caller: str) -> ModelDouble:
+        with self._models_lock:
+            double = self.models.get(name)
+        if double is None:
+            raise NoModelDouble(
+                f"{caller} called Bedrock Converse offline, but no model double is registered for {name!r}: "
+                f"register one with LocalEngine(models={{{name!r}: ...}}) or engine.use_model({name!r}, ...) "
+                "(baton.local.model_doubles: ScriptedModel, RuleModel, ObedientModel)"
+            )
+        return double
 
     # ------------------------------------------------------------ running
 
@@ -196,18 +239,25 @@ class LocalEngine:
     def wait_for_execution(
         self, execution_arn: str, timeout_seconds: float = 120, on_poll: Callable[[], None] | None = None
     ) -> dict[str, Any]:
-        """Poll an execution until it leaves RUNNING; its final description."""
+        """Poll an execution until it leaves RUNNING; its final description.
+
+        Polls back off: the wait between two polls is 5% of the time waited so far, between 5 ms and 100 ms, so
+        the end of a run is seen at most ~5% late (100 ms at most), and a long run is polled ten times a second,
+        not fifty (each poll is a DescribeExecution through moto, competing with the run for the GIL).
+        """
         sfn = self.clients.client("stepfunctions")
-        deadline = time.monotonic() + timeout_seconds
+        started = time.monotonic()
+        deadline = started + timeout_seconds
         while True:
             execution: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
             if execution["status"] != "RUNNING":
                 return execution
             if on_poll is not None:
                 on_poll()
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if now > deadline:
                 raise TimeoutError(f"execution {execution_arn} still running after {timeout_seconds} s")
-            time.sleep(0.02)
+            time.sleep(min(_POLL_MAX_SECONDS, max(_POLL_MIN_SECONDS, (now - started) * _POLL_SHARE), deadline - now))
 
     def reconcile(self, execution_arn: str, status: str) -> None:
         """Deliver a "Step Functions Execution Status Change" event to the run's orchestrator function."""
@@ -233,3 +283,14 @@ class LocalEngine:
     def public_key(self, workflow: str) -> bytes:
         """The PEM public key of a workflow's audit signing key (what `baton audit verify` checks with)."""
         return public_key_pem(self.clients.client("kms"), self.deployment.audit_keys[workflow])
+
+
+class _Registered:
+    """The double registered for one name when a call is made (so a test may swap it between runs)."""
+
+    def __init__(self, engine: LocalEngine, name: str) -> None:
+        self._engine = engine
+        self._name = name
+
+    def converse(self, caller: str, request: dict[str, Any]) -> dict[str, Any]:
+        return self._engine.model_for(self._name, caller).converse(caller, request)

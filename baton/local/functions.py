@@ -40,6 +40,23 @@ def agent_of(function_name: str) -> str | None:
     return function_name.removeprefix(_AGENT_PREFIX).replace("-", "_")
 
 
+def workflow_of(function_name: str) -> str | None:
+    """The workflow whose orchestrator an offline function is (None for the agents and the API)."""
+    if not function_name.startswith(_ORCHESTRATOR_PREFIX):
+        return None
+    return function_name.removeprefix(_ORCHESTRATOR_PREFIX)
+
+
+def model_key(function_name: str) -> str:
+    """Whose model double answers an offline function's Converse calls: its agent's name, or "planner:<workflow>"
+    for a workflow's orchestrator (its planner's); another function's own name."""
+    agent = agent_of(function_name)
+    if agent is not None:
+        return agent
+    workflow = workflow_of(function_name)
+    return function_name if workflow is None else f"planner:{workflow}"
+
+
 def in_process_handler(
     handler_path: str, env: dict[str, str], clients: AwsClients, http: HttpTransport
 ) -> moto_patches.Handler:

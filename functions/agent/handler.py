@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import gc
 import os
-from functools import cache
-from typing import Any
 
-from baton.agent_runner import AgentRunner
+if os.environ.get("LAMBDA_TASK_ROOT"):
+    gc.disable()  # for the cold start: resumed when the first invocation ends (baton.observability.cold_start_ends)
+
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
 from baton.aws import AwsClients
-from baton.models import AgentRequest
-from baton.observability import correlated, logger, tracer
+from baton.observability import cold_start_ends, correlated, logger, tracer
 from baton.runtime import build_agent_runner
+
+if TYPE_CHECKING:
+    from baton.agent_runner import AgentRunner
 
 
 @cache
@@ -19,6 +25,9 @@ def _runner() -> AgentRunner:
 
 
 def handle(event: dict[str, Any], runner: AgentRunner) -> dict[str, Any]:
+    # pydantic and Baton's models are loaded by the first invocation, not by the import of this module
+    from baton.models import AgentRequest
+
     request = AgentRequest.model_validate(event)
     with correlated(request.run_id, stage=request.stage, task=request.index, attempt=request.attempt):
         result = runner.run(request)
@@ -26,6 +35,7 @@ def handle(event: dict[str, Any], runner: AgentRunner) -> dict[str, Any]:
         return result.model_dump(mode="json")
 
 
+@cold_start_ends
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

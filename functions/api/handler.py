@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import gc
 import os
+
+if os.environ.get("LAMBDA_TASK_ROOT"):
+    gc.disable()  # for the cold start: resumed when the first invocation ends (baton.observability.cold_start_ends)
+
 from functools import cache
 from typing import Any
 
-from baton.api import handle_request
 from baton.aws import AwsClients
-from baton.observability import logger, tracer
+from baton.observability import cold_start_ends, logger, tracer
 from baton.runtime import ApiServices, build_api
 
 
@@ -18,9 +22,12 @@ def _services() -> ApiServices:
 
 
 def handle(event: dict[str, Any], services: ApiServices) -> dict[str, Any]:
+    from baton.api import handle_request  # with the catalog, at the first request: no model is built at import
+
     return handle_request(event, services.catalog, services.starter, services.store)
 
 
+@cold_start_ends
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -8,29 +8,40 @@ no such events, on a schedule (`{"sweep": true}`), by each open run's deadline.
 
 from __future__ import annotations
 
+import gc
 import os
-from functools import cache
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+if os.environ.get("LAMBDA_TASK_ROOT"):
+    gc.disable()  # for the cold start: resumed when the first invocation ends (baton.observability.cold_start_ends)
+
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from baton.aws import AwsClients
-from baton.models import PlanRequest
-from baton.observability import correlated, logger, tracer
-from baton.orchestrator import Orchestrator
+from baton.observability import cold_start_ends, correlated, logger, tracer
 from baton.runtime import build_orchestrator
+
+if TYPE_CHECKING:
+    from baton.orchestrator import Orchestrator
 
 STATUS_CHANGE = "Step Functions Execution Status Change"
 # what the schedule of an Express workflow sends
 SWEEP = {"sweep": True}
 
 
-class _ExecutionDetail(BaseModel):
-    model_config = ConfigDict(extra="ignore")  # an AWS event: read what is needed, ignore the rest
+@cache
+def _execution_detail() -> Any:
+    """The model of a status change's detail, made at the first such event (pydantic is not loaded at import)."""
+    from pydantic import BaseModel, ConfigDict, Field
 
-    execution_arn: str = Field(alias="executionArn")
-    name: str
-    status: str
+    class _ExecutionDetail(BaseModel):
+        model_config = ConfigDict(extra="ignore")  # an AWS event: read what is needed, ignore the rest
+
+        execution_arn: str = Field(alias="executionArn")
+        name: str
+        status: str
+
+    return _ExecutionDetail
 
 
 @cache
@@ -39,12 +50,15 @@ def _orchestrator() -> Orchestrator:
 
 
 def handle(event: dict[str, Any], orchestrator: Orchestrator) -> dict[str, Any]:
+    # pydantic and Baton's models are loaded by the first invocation, not by the import of this module
+    from baton.models import PlanRequest
+
     if event == SWEEP:
         closed = orchestrator.sweep()
         logger.info("swept open runs", extra={"closed": closed})
         return {"closed": closed}
     if event.get("detail-type") == STATUS_CHANGE:
-        detail = _ExecutionDetail.model_validate(event.get("detail"))
+        detail = _execution_detail().model_validate(event.get("detail"))
         with correlated(detail.name):
             response = orchestrator.close(detail.name, detail.execution_arn, f"execution {detail.status}")
             logger.info("execution ended outside the run", extra={"status": detail.status})
@@ -56,6 +70,7 @@ def handle(event: dict[str, Any], orchestrator: Orchestrator) -> dict[str, Any]:
         return response.model_dump(mode="json")
 
 
+@cold_start_ends
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -101,7 +101,9 @@ class AuditArchive(Construct):
             target=self.archiver.function,
             event_source_arn=stream_arn,
             starting_position=lambda_.StartingPosition.TRIM_HORIZON,
-            batch_size=100,
+            batch_size=1000,
+            # a minute of records per batch: a run's commits mostly share one batch, so one object per run
+            max_batching_window=Duration.seconds(60),
             bisect_batch_on_error=True,
             retry_attempts=10,
             report_batch_item_failures=False,

@@ -22,6 +22,7 @@ from baton.infra.bundling import FunctionCode
 from baton.infra.constructs.function import BatonFunction
 from baton.infra.constructs.nag import acknowledge
 from baton.infra.constructs.roles import DerivedRole
+from baton.planner import orchestrator_timeout_seconds
 from baton.settings import Settings
 from baton.statemachine import DEFINITION_FILE
 
@@ -75,7 +76,8 @@ class WorkflowOrchestration(Construct):
             environment=settings.to_env(),
             log_retention=log_retention,
             removal_policy=removal_policy,
-            timeout_seconds=60,
+            # a model planner waits for model calls: baton.planner.orchestrator_timeout_seconds (60 s or 300 s)
+            timeout_seconds=orchestrator_timeout_seconds(workflow),
             memory_mb=512,
         )
 

@@ -19,6 +19,7 @@ from baton.infra.constructs.audit_archive import AuditArchive
 from baton.infra.constructs.catalog_resources import CatalogResources
 from baton.infra.constructs.orchestration import WorkflowOrchestration
 from baton.infra.constructs.state_table import StateTable
+from baton.model_iam import MODEL_REF_KINDS, model_arn
 
 
 class BatonStack(Stack):
@@ -140,6 +141,12 @@ class BatonStack(Stack):
             return self.workflows[ref.name].orchestrator.function.function_arn
         if ref.kind is Platform.STATE_MACHINE:
             return self.workflows[ref.name].state_machine.state_machine_arn
+        if ref.kind.value in MODEL_REF_KINDS:
+            # a Bedrock model, inference profile or guardrail: in this stack's partition, region and account
+            # (a foundation model's name may name another region: an inference profile's destinations)
+            return model_arn(
+                ref.kind.value, ref.name, partition=self.partition, region=self.region, account=self.account
+            )
         raise ValueError(f"{ref!r} has no ARN at stack level")
 
 

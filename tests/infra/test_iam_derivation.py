@@ -11,7 +11,6 @@ from baton import keys
 from baton.catalog import Catalog, ResourceKind, ResourceRef
 from baton.iam import (
     ANY,
-    AUDIT_ARCHIVE_PREFIX,
     LEADING_KEYS,
     Component,
     Platform,
@@ -26,6 +25,7 @@ from baton.iam import (
     render_policy,
     state_machine_role,
 )
+from baton.keys import AUDIT_ARCHIVE_PREFIX
 from tests.infra.helpers import EXTENDED_CATALOG
 from tests.infra.iam_eval import Decision, Request, evaluate
 from tests.infra.rogue_agent import CATALOG as COMPROMISED_CATALOG

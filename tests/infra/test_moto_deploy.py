@@ -26,7 +26,8 @@ from botocore.exceptions import ClientError
 
 from baton import keys
 from baton.catalog import ResourceKind, WorkflowSpec
-from baton.iam import AUDIT_ARCHIVE_PREFIX, LEADING_KEYS, pascal
+from baton.iam import LEADING_KEYS, pascal
+from baton.keys import AUDIT_ARCHIVE_PREFIX
 from baton.local import moto_patches
 from baton.testing.cloudformation import ACCOUNT, REGION, Call, Deployment, Synthesized, deploy
 from tests.infra import rogue_agent

@@ -79,7 +79,7 @@ def test_its_configuration_names_the_catalog_the_cdk_app_and_the_test_path(app: 
 def test_its_models_forbid_extra_fields_and_its_tool_declares_trust(app: Path) -> None:
     text = (app / "helpdesk" / "catalog.py").read_text()
     assert "output_trusted=True" in text
-    assert 'model_config = ConfigDict(extra="forbid")' in (app / "helpdesk" / "models.py").read_text()
+    assert 'model_config = ConfigDict(extra="forbid", defer_build=True)' in (app / "helpdesk" / "models.py").read_text()
 
 
 def test_it_passes_ruff_and_strict_mypy(app: Path, tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""The one moto patch: Lambda invocations run registered Python handlers, errors look like Lambda's.
+"""The Lambda patch of baton/local/moto_patches.py: invocations run registered Python handlers, errors look like
+Lambda's. (The DynamoDB patch: tests/soak/test_moto_dynamodb.py; the speed patches: test_moto_speed_patches.py.)
 
 Pinned to moto 5.2.5; if an upgrade changes LambdaSimpleBackend.invoke, these fail first and in one place.
 """

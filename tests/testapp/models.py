@@ -10,7 +10,8 @@ ITEM_ID = r"^IT-\d{1,6}$"
 
 
 class Boundary(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # built at first use: a Lambda function builds only the models on its own path
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class RelayRequest(Boundary):
@@ -105,3 +106,37 @@ class PayOutArgs(Boundary):
     account: str = Field(pattern=r"^ACC-\d{1,8}$")
     amount_cents: int = Field(gt=0, le=1_000_000)
     memo: str = Field(default="", max_length=500)
+
+
+# ---------------------------------------------------------------- model-backed agents (catalog.MODEL_CATALOG)
+
+
+class SummarizeRequest(Boundary):
+    item_id: str = Field(pattern=ITEM_ID)
+
+
+class SummarizerInput(Boundary):
+    item_id: str = Field(pattern=ITEM_ID)
+
+
+class Summary(Boundary):
+    item_id: str = Field(pattern=ITEM_ID)
+    summary: str = Field(min_length=1, max_length=300)
+
+
+class AssistRequest(Boundary):
+    item_id: str = Field(pattern=ITEM_ID)
+    note: str = Field(default="", max_length=500, description="the caller's question: untrusted")
+
+
+class AssistantInput(Boundary):
+    item_id: str = Field(pattern=ITEM_ID)
+    note: str = Field(default="", max_length=500)
+
+
+class Answer(Boundary):
+    answer: str = Field(min_length=1, max_length=1_000)
+
+
+class FetchPageArgs(Boundary):
+    url: str = Field(min_length=8, max_length=2_000)

@@ -64,3 +64,29 @@ class PayoutPlanner:
         if payment.status is not TaskStatus.SUCCEEDED:
             return Fail(reason=f"payout failed: {payment.error_type}")
         return Finish(result={"payment": run.value("payer")})
+
+
+class SummarizePlanner:
+    """The model-backed summarizer, once."""
+
+    def decide(self, run: RunView) -> Decision:
+        if run.latest("summarizer") is None:
+            return Delegate(tasks=[Task(agent="summarizer")], reason="summarize the item")
+        failed = _failed(run, "summarizer")
+        if failed is not None:
+            return failed
+        return Finish(result={"summary": run.value("summarizer")})
+
+
+class AssistPlanner:
+    """The model-backed assistant, once; the caller's note (untrusted) goes to it as a param, when there is one."""
+
+    def decide(self, run: RunView) -> Decision:
+        if run.latest("assistant") is None:
+            note = run.describe("note")  # its size only: reading an empty note would taint nothing, but why read it
+            params = {"note": run.value("note")} if note is not None and note.bytes > len('""') else {}
+            return Delegate(tasks=[Task(agent="assistant", params=params)], reason="answer the caller")
+        failed = _failed(run, "assistant")
+        if failed is not None:
+            return failed
+        return Finish(result={"answer": run.value("assistant")})

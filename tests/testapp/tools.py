@@ -1,14 +1,17 @@
-"""The test app's tools: one of each kind (table read, HTTP with a secret, queue write, irreversible HTTP)."""
+"""The test app's tools: one of each kind (table read, HTTP with a secret, queue write, irreversible HTTP), and a
+page reader whose URL its caller chooses (the model-backed assistant's, limited by its egress)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from baton.tools import RetryableToolError, ToolContext
-from tests.testapp.models import FetchRatingArgs, PayOutArgs, ReadItemArgs, SendNoteArgs
+from tests.testapp.models import FetchPageArgs, FetchRatingArgs, PayOutArgs, ReadItemArgs, SendNoteArgs
 
 RATINGS_HOST = "ratings.example.com"
 BANK_HOST = "bank.example.com"
+REVIEWS_HOST = "reviews.example.com"
+MAX_PAGE_CHARS = 5_000
 
 
 class RemoteRefused(Exception):
@@ -56,3 +59,12 @@ def pay_out(args: PayOutArgs, ctx: ToolContext) -> dict[str, Any]:
         raise RemoteRefused(f"bank refused with {response.status}")
     body: dict[str, Any] = response.json()
     return body
+
+
+def fetch_page(args: FetchPageArgs, ctx: ToolContext) -> str:
+    """GET any URL the caller names: the tool's egress allowlist decides which are reachable."""
+    response = ctx.http().request("GET", args.url)
+    text = response.body.decode(errors="replace")
+    if response.status >= 400:
+        raise RemoteRefused(f"the page answered {response.status}: {text[:300]}")
+    return text[:MAX_PAGE_CHARS]

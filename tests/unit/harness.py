@@ -1,15 +1,25 @@
-"""An orchestrator on the in-memory store, with the state machine's part played by hand: no moto, no KMS."""
+"""An orchestrator on the in-memory store, with the state machine's part played by hand: no moto, no KMS.
+
+A model planner's Bedrock is a `StubBedrock`: its `converse(**request)` is answered by a model double
+(baton.local.model_doubles: ScriptedModel, RuleModel, ObedientModel), without botocore or a network.
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import botocore.session
+from botocore.validate import ParamValidator
+
 from baton.catalog import Catalog
 from baton.clock import now_iso
+from baton.local.model_doubles import ModelDouble
 from baton.models import (
     Decision,
     JournalEntry,
+    ModelUsage,
     PlanRequest,
     PlanResponse,
     RunView,
@@ -18,6 +28,7 @@ from baton.models import (
     ToolCallRecord,
 )
 from baton.orchestrator import Orchestrator
+from baton.planner import PlannerServices, load_planner
 from baton.runs import RunStarter
 from baton.testing.memory_store import InMemoryStateStore, LocalHeadSigner
 from tests.testapp.catalog import CATALOG
@@ -60,11 +71,18 @@ class Harness:
     catalog: Catalog = CATALOG
     store: InMemoryStateStore = field(default_factory=InMemoryStateStore)
     signer: LocalHeadSigner = field(default_factory=LocalHeadSigner)
+    services: PlannerServices | None = None
 
     def __post_init__(self) -> None:
         spec = self.catalog.workflow(self.workflow)
         self.orchestrator = Orchestrator(
-            self.catalog, spec, self.store, self.planner, {a: f"fn-{a}" for a in spec.agents}, self.signer
+            self.catalog,
+            spec,
+            self.store,
+            self.planner,
+            {a: f"fn-{a}" for a in spec.agents},
+            self.signer,
+            services=self.services,
         )
         self.executions = NoExecutions()
         self.starter = RunStarter(self.catalog, self.store, self.executions)
@@ -95,6 +113,7 @@ class Harness:
         error_type: str | None = None,
         execution: str | None = None,
         report_stage: int | None = None,
+        model_usage: ModelUsage | None = None,
     ) -> None:
         """Record what an agent reports for one attempt, as the state machine's RecordAttempt state does."""
         entry = JournalEntry(
@@ -108,6 +127,7 @@ class Harness:
             output=output,
             output_trusted=output_trusted,
             tool_calls=tool_calls or [],
+            model_usage=model_usage or ModelUsage(),
             error_type=error_type,
             error=None if error_type is None else f"{error_type}: it failed",
         )
@@ -130,3 +150,36 @@ FOUND = {"found": True, "item": ITEM}
 
 def call(tool: str, outcome: str = "ok", **arguments: Any) -> ToolCallRecord:
     return ToolCallRecord(tool=tool, outcome=outcome, at=now_iso(), duration_ms=1.0, arguments=arguments)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- model planners
+
+
+class StubBedrock:
+    """A bedrock-runtime client whose Converse a model double answers; the requests are kept.
+
+    Each request is first checked against botocore's Converse input shape, as a real client would check it: a
+    request Bedrock's API would refuse (a re-ask built wrong, say) fails the test instead of passing offline.
+    """
+
+    def __init__(self, double: ModelDouble, caller: str = "orchestrator") -> None:
+        self.double = double
+        self.caller = caller
+        self.requests: list[dict[str, Any]] = []
+        self._shape = botocore.session.get_session().get_service_model("bedrock-runtime").operation_model("Converse")
+
+    def converse(self, **request: Any) -> dict[str, Any]:
+        report = ParamValidator().validate(request, self._shape.input_shape)
+        assert not report.has_errors(), report.generate_report()
+        sent = json.loads(json.dumps(request))  # what goes over the wire: JSON, a copy
+        self.requests.append(sent)
+        return self.double.converse(self.caller, sent)
+
+
+def model_harness(double: ModelDouble, workflow: str, catalog: Catalog, **options: Any) -> tuple[Harness, StubBedrock]:
+    """A harness whose planner is loaded as a deployment loads it (load_planner with services), on `double`."""
+    spec = catalog.workflow(workflow)
+    bedrock = StubBedrock(double)
+    services = PlannerServices(catalog, spec, bedrock_runtime=lambda: bedrock)
+    planner: Any = load_planner(spec, services)
+    return Harness(planner, workflow, catalog, services=services, **options), bedrock

@@ -3,6 +3,7 @@ foreign executions, forged reports, taint through params. All on the in-memory s
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -462,3 +463,70 @@ def test_a_run_started_before_schema_version_3_still_finishes() -> None:
     meta = h.store.find_meta(run_id)
     assert meta is not None
     assert (meta.status, meta.schema_version) == (RunStatus.SUCCEEDED, 2)
+
+
+# ---------------------------------------------------------------- stated reasons and model usage, rule planners
+
+
+def test_a_stages_stated_reason_is_kept_on_its_steps_but_never_shown_to_planners() -> None:
+    from tests.testapp.planners import RelayPlanner
+
+    seen: list[str] = []
+
+    class Watching(RelayPlanner):
+        def decide(self, run: Any) -> Any:
+            seen.extend(o.reason for o in run.outcomes())
+            return super().decide(run)
+
+    h = Harness(Watching())  # type: ignore[arg-type]
+    run_id = h.start()
+    h.plan(run_id, 0)
+    h.report(run_id, 1, 0, FOUND)
+    h.plan(run_id, 1)
+    assert [s.reason for s in h.store.load_history(run_id)] == ["next: reader"]
+    assert seen == [""]
+
+
+def test_a_rule_planners_run_spends_no_model_budget_and_its_records_are_unchanged() -> None:
+    h = Harness(Scripted(READ, Finish(result={})))
+    run_id = h.start()
+    h.plan(run_id, 0)
+    assert h.task(run_id, 1, 0).allowance is None
+    h.report(run_id, 1, 0, FOUND)
+    h.plan(run_id, 1)
+    meta = h.store.find_meta(run_id)
+    assert meta is not None
+    assert (meta.model_usage.calls, meta.model_usage_by_model) == (0, {})
+    assert not [r for r in h.audit(run_id) if "model_usage" in r["detail"] or "allowance" in r["detail"]]
+    from baton.runs import read_run
+
+    assert read_run(h.store, run_id).model_cost is None
+
+
+def test_a_run_stored_before_model_usage_existed_loads_and_finishes() -> None:
+    # Given a running run whose record and steps were stored without the model fields (schema version 3 as before)
+    from baton.models import TaskOutcome
+    from baton.store import RunMeta
+
+    h = Harness(Scripted(READ, READ, Finish(result={})))
+    run_id = h.start()
+    h.plan(run_id, 0)
+    h.report(run_id, 1, 0, FOUND)
+    h.plan(run_id, 1)
+    meta = h.store.find_meta(run_id)
+    assert meta is not None
+    stored = meta.model_dump(mode="json")
+    for new in ("model_usage", "model_usage_by_model", "stage_reason"):
+        stored.pop(new)
+    old_meta = RunMeta.model_validate_json(json.dumps(stored))
+    step = h.store.load_history(run_id)[0].model_dump(mode="json")
+    step.pop("reason")
+    step.pop("model_usage")
+    assert TaskOutcome.model_validate(step).model_usage.calls == 0
+    h.store.metas[run_id] = old_meta
+    # When the new orchestrator plans the rest / Then it reads it as a run that spent nothing, and finishes it
+    h.report(run_id, 2, 0, FOUND)
+    assert h.plan(run_id, 2).kind == "finish"
+    meta = h.store.find_meta(run_id)
+    assert meta is not None
+    assert (meta.status, meta.schema_version, meta.model_usage.calls) == (RunStatus.SUCCEEDED, 3, 0)

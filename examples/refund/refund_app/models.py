@@ -10,7 +10,8 @@ ORDER_ID = r"^ORD-\d{4,10}$"
 
 
 class Boundary(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # built at first use: a Lambda function builds only the models on its own path
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class RefundRequest(Boundary):

@@ -1,0 +1,376 @@
+"""The speed patches of baton/local/moto_patches.py: they change how fast moto answers, never what it answers.
+
+Pinned to moto 5.2.5: for each patch, one test checks what the patch relies on in moto's (or botocore's) source,
+so that an upgrade changing it fails here first, and one checks that moto answers as it does unpatched.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import importlib
+import inspect
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore.loaders
+import botocore.session
+import moto
+import pytest
+from moto import mock_aws
+from moto.core import responses as moto_responses
+from moto.core import serialize as moto_serialize
+from moto.core import utils as moto_core_utils
+from moto.core.loaders import Loader as MotoLoader
+from moto.dynamodb.responses import DynamoHandler
+from moto.stepfunctions.parser.asl.component.common.path import result_path
+from moto.stepfunctions.parser.asl.utils import boto_client, json_path
+
+from baton.local import moto_patches
+
+# untyped modules, read as such
+jsonpath_ng: Any = importlib.import_module("jsonpath_ng")
+jsonpath_ng_ext: Any = importlib.import_module("jsonpath_ng.ext")
+
+MOTO = Path(moto.__file__).parent
+INTERPRETER = MOTO / "stepfunctions" / "parser"
+REGION = "us-east-1"
+
+
+def module_name(path: Path) -> str:
+    return ".".join(path.relative_to(MOTO.parent).with_suffix("").parts)
+
+
+def interpreter_modules_mentioning(text: str) -> set[str]:
+    return {module_name(path) for path in INTERPRETER.rglob("*.py") if text in path.read_text()}
+
+
+@pytest.fixture
+def installed() -> Iterator[None]:
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        moto_patches.install()
+        try:
+            yield
+        finally:
+            moto_patches.uninstall()
+
+
+# ---------------------------------------------------------------- EC2 stays out of the import
+
+
+def test_what_keeping_ec2_out_relies_on() -> None:
+    ssm = (MOTO / "ssm" / "models.py").read_text()
+    assert "from moto.ec2 import ec2_backends\n" in ssm
+    # its one use: maintenance-window targets that select EC2 instances
+    assert ssm.count("ec2_backends") == 2
+    assert "ec2_backends[self.account_id][self.backend_region]" in ssm
+    assert "moto.ec2" not in ssm.replace("from moto.ec2 import ec2_backends", "")
+    batch_service = INTERPRETER / "asl/component/state/exec/state_task/service/state_task_service_batch.py"
+    assert "from moto.batch.utils import JobStatus" in batch_service.read_text()
+    assert interpreter_modules_mentioning("moto.batch") == {module_name(batch_service)}
+    assert interpreter_modules_mentioning("moto.ec2") == set()
+    utils = (MOTO / "batch" / "utils.py").read_text()
+    assert "moto.ec2" not in utils
+    assert "from .models" not in utils
+    assert (MOTO / "batch" / "__init__.py").read_text().strip() == "from .models import batch_backends  # noqa: F401"
+
+
+def test_ssm_and_the_interpreter_import_without_ec2_which_loads_on_first_use() -> None:
+    script = """
+import sys
+import baton.local.moto_patches
+import moto.ssm.models
+import moto.stepfunctions.parser.models
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_batch
+loaded = sorted(name for name in sys.modules if name.startswith(("moto.ec2", "moto.batch.models")))
+assert loaded == [], loaded
+import moto.batch
+from moto.batch.utils import JobStatus
+assert state_task_service_batch.JobStatus is JobStatus
+assert moto.batch.batch_backends is sys.modules["moto.batch.models"].batch_backends
+assert "moto.ec2" in sys.modules
+from moto.ec2 import ec2_backends
+assert moto.ssm.models.ec2_backends["123456789012"]["us-east-1"] is ec2_backends["123456789012"]["us-east-1"]
+"""
+    done = subprocess.run(  # noqa: S603 (a fixed script)
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+# ---------------------------------------------------------------- JSONPaths parsed once
+
+
+def test_what_parsing_each_jsonpath_once_relies_on() -> None:
+    assert getattr(json_path, "parse") is jsonpath_ng_ext.parse  # noqa: B009
+    assert getattr(result_path, "parse") is jsonpath_ng.parse  # noqa: B009
+    assert "input_expr = parse(path)" in inspect.getsource(json_path.extract_json)
+    assert "result_expr = parse(self.result_path_src)" in inspect.getsource(result_path.ResultPath)
+    assert interpreter_modules_mentioning("jsonpath_ng") == {json_path.__name__, result_path.__name__}
+
+
+def test_a_jsonpath_is_parsed_once_and_evaluated_on_each_input(installed: None) -> None:
+    parse = getattr(json_path, "parse")  # noqa: B009
+    assert parse("$.a.b") is parse("$.a.b")
+    assert json_path.extract_json("$.a.b", {"a": {"b": 1}}) == 1
+    assert json_path.extract_json("$.a.b", {"a": {"b": [2]}}) == [2]
+    assert json_path.extract_json("$.a[*].b", {"a": [{"b": 1}, {"b": 2}]}) == [1, 2]
+    for _ in range(2):  # an invalid path is not cached: it raises each time, as before
+        with pytest.raises(Exception):  # noqa: B017, PT011 (whatever jsonpath_ng raises)
+            parse("$.a[")
+    result = result_path.ResultPath("$.x.y")
+    assert getattr(result_path, "parse")("$.x.y") is getattr(result_path, "parse")("$.x.y")  # noqa: B009
+    assert result is not None
+
+
+def test_uninstall_restores_jsonpath_ng(installed: None) -> None:
+    moto_patches.uninstall()
+    assert getattr(json_path, "parse") is jsonpath_ng_ext.parse  # noqa: B009
+    assert getattr(result_path, "parse") is jsonpath_ng.parse  # noqa: B009
+    moto_patches.install()
+
+
+# ---------------------------------------------------------------- one interpreter client a service
+
+
+def test_what_reusing_interpreter_clients_relies_on() -> None:
+    users = interpreter_modules_mentioning("boto_client_for") - {boto_client.__name__}
+    assert users == set(moto_patches.BOTO_CLIENT_USERS)
+    original = boto_client.boto_client_for
+    assert list(inspect.signature(original).parameters) == ["region", "service", "state_credentials"]
+    source = inspect.getsource(original)
+    # the client depends on the region, the service and whether moto intercepts botocore, nothing else
+    assert source.count("state_credentials") == 1
+    assert 'aws_access_key_id="ak"' in source
+    assert "intercepting_boto_calls = botocore_stubber.enabled" in source
+
+
+def test_the_interpreter_gets_one_client_per_service(installed: None) -> None:
+    lambda_eval_utils: Any = importlib.import_module(
+        "moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils"
+    )
+    lambda_client = lambda_eval_utils.boto_client_for(region=REGION, service="lambda", state_credentials=None)
+    assert lambda_eval_utils.boto_client_for(region=REGION, service="lambda", state_credentials=None) is lambda_client
+    dynamodb = lambda_eval_utils.boto_client_for(region=REGION, service="dynamodb", state_credentials=None)
+    assert dynamodb is not lambda_client
+    assert dynamodb.meta.service_model.service_name == "dynamodb"
+    moto_patches.uninstall()
+    try:
+        assert lambda_eval_utils.boto_client_for is boto_client.boto_client_for
+    finally:
+        moto_patches.install()
+
+
+# ---------------------------------------------------------------- botocore data read once
+
+
+def test_what_sharing_loaders_relies_on() -> None:
+    register = inspect.getsource(getattr(botocore.session.Session, "_register_data_loader"))  # noqa: B009
+    assert "create_loader(self.get_config_variable('data_path'))" in register
+    assert "loader = create_loader()" in inspect.getsource(moto_core_utils._load_service_model)
+    assert MotoLoader.BUILTIN_EXTRAS_TYPES == ["moto"]
+
+
+def test_sessions_share_one_botocore_loader_and_moto_keeps_its_own(installed: None) -> None:
+    first = boto3.Session(region_name=REGION)._session.get_component("data_loader")
+    second = boto3.Session(region_name=REGION)._session.get_component("data_loader")
+    assert first is second
+    assert not isinstance(first, MotoLoader)
+    moto_loader = getattr(moto_core_utils, "create_loader")()  # noqa: B009
+    assert isinstance(moto_loader, MotoLoader)
+    assert getattr(moto_core_utils, "create_loader")() is moto_loader  # noqa: B009
+    # moto merges its extras into SQS's model; botocore's clients keep botocore's model
+    moto_sqs = moto_core_utils._load_service_model("sqs", "service-2")
+    shared_sqs = first.load_service_model("sqs", "service-2")
+    fresh_sqs = botocore.loaders.Loader().load_service_model("sqs", "service-2")
+    assert shared_sqs == fresh_sqs
+    assert moto_sqs != fresh_sqs
+
+
+def test_a_custom_data_path_gets_its_own_loader(installed: None, tmp_path: Path) -> None:
+    session = botocore.session.Session()
+    session.set_config_variable("data_path", str(tmp_path))
+    assert session.get_component("data_loader") is not botocore.session.Session().get_component("data_loader")
+
+
+# ---------------------------------------------------------------- the interpreter's JSON copies
+
+
+def test_what_copying_json_directly_relies_on() -> None:
+    for name in moto_patches.JSON_COPY_USERS:
+        module = sys.modules[name]
+        assert module.copy is copy
+        assert "copy.deepcopy(" in inspect.getsource(module)
+
+
+def test_json_values_are_copied_as_deepcopy_copies_them() -> None:
+    value = {"a": [1, 2.5, "x", True, None, {"b": []}], "c": {"d": {"e": "f"}}, "n": -3}
+    copied = moto_patches._json_deepcopy(value)
+    assert copied == copy.deepcopy(value)
+    assert json.dumps(copied) == json.dumps(value)
+    copied["a"][5]["b"].append(1)
+    copied["c"]["d"]["e"] = "g"
+    assert value == {"a": [1, 2.5, "x", True, None, {"b": []}], "c": {"d": {"e": "f"}}, "n": -3}
+
+
+def test_anything_but_json_is_left_to_deepcopy() -> None:
+    class Counted:
+        copies = 0
+
+        def __deepcopy__(self, memo: dict[int, Any]) -> Counted:
+            Counted.copies += 1
+            return Counted()
+
+    when = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    value: dict[str, Any] = {"when": when, "pair": (1, [2]), "object": Counted(), "amount": Decimal("1.5")}
+    copied = moto_patches._json_deepcopy(value)
+    assert Counted.copies == 1
+    assert copied["when"] == when
+    assert copied["amount"] == Decimal("1.5")
+    assert copied["pair"] == (1, [2])
+    assert copied["pair"][1] is not value["pair"][1]
+
+
+def test_install_and_uninstall_swap_the_copy_module(installed: None) -> None:
+    for name in moto_patches.JSON_COPY_USERS:
+        assert sys.modules[name].copy.deepcopy is moto_patches._json_deepcopy
+    moto_patches.uninstall()
+    try:
+        for name in moto_patches.JSON_COPY_USERS:
+            assert sys.modules[name].copy is copy
+    finally:
+        moto_patches.install()
+
+
+# ---------------------------------------------------------------- moto's dispatch: method names per class
+
+
+def test_what_keeping_method_names_relies_on() -> None:
+    assert "method_names = method_names_from_class(self.__class__)" in inspect.getsource(
+        moto_responses.BaseResponse.call_action
+    )
+
+
+def test_method_names_are_moto_s_and_kept_per_class(installed: None) -> None:
+    names = getattr(moto_responses, "method_names_from_class")(DynamoHandler)  # noqa: B009
+    assert names == moto_core_utils.method_names_from_class(DynamoHandler)
+    assert "get_item" in names
+    assert getattr(moto_responses, "method_names_from_class")(DynamoHandler) is names  # noqa: B009
+
+
+# ---------------------------------------------------------------- moto's serializer
+
+
+def test_what_the_serializer_shortcut_relies_on() -> None:
+    picker_call = inspect.getsource(moto_serialize.AttributePicker.__call__)
+    assert "for possible_key in self.get_possible_keys(context):" in picker_call
+    assert "value = get_value(obj, possible_key, MISSING)" in picker_call
+    assert "for transform_path, transform in self.response_transformers.items():" in picker_call
+    assert "return self._value_picker(context)" in inspect.getsource(moto_serialize.ResponseSerializer.get_value)
+    assert getattr(moto_serialize, "get_value") is moto_core_utils.get_value  # noqa: B009
+    assert [provider.__name__ for provider in moto_serialize.DEFAULT_ALIAS_PROVIDERS] == [
+        "ExplicitAlias",
+        "ShapeNameAlias",
+        "NoAlias",
+        "ShapePrefixAlias",
+        "ClassPrefixAlias",
+        "ModelAlias",
+    ]
+    # what the providers read: the object's Meta and class name, the key, the shape and its parent
+    for provider in moto_serialize.DEFAULT_ALIAS_PROVIDERS:
+        source = inspect.getsource(provider)
+        reads = {word for word in ("context.obj", "context.shape", "context.key_path") if word in source}
+        assert reads <= {"context.obj", "context.shape"}
+        if "context.obj" in source:
+            assert provider.__name__ in ("ExplicitAlias", "ClassPrefixAlias")
+
+
+ITEM = {
+    "pk": {"S": "p"},
+    "sk": {"S": "1"},
+    "n": {"N": "12.5"},
+    "b": {"B": b"\x00\x01bytes"},
+    "ss": {"SS": ["a", "b"]},
+    "ns": {"NS": ["1", "2"]},
+    "bs": {"BS": [b"x", b"y"]},
+    "m": {"M": {"inner": {"L": [{"S": "x"}, {"N": "1"}, {"NULL": True}, {"BOOL": False}]}}},
+    "empty": {"S": ""},
+}
+
+
+def _without_request_ids(response: Any) -> Any:
+    if isinstance(response, dict):
+        return {k: _without_request_ids(v) for k, v in response.items() if k != "ResponseMetadata"}
+    if isinstance(response, list):
+        return [_without_request_ids(v) for v in response]
+    return response
+
+
+def test_responses_are_serialized_as_moto_serializes_them(installed: None) -> None:
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    ddb.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for sk in ("1", "2", "3"):
+        ddb.put_item(TableName="t", Item={**ITEM, "sk": {"S": sk}})
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    role = boto3.client("iam", region_name=REGION).create_role(RoleName="r", AssumeRolePolicyDocument="{}")
+    definition = {
+        "StartAt": "P",
+        "States": {"P": {"Type": "Pass", "Parameters": {"x.$": "$.x", "list": [1, {"a": None}]}, "End": True}},
+    }
+    machine = sfn.create_state_machine(name="m", definition=json.dumps(definition), roleArn=role["Role"]["Arn"])[
+        "stateMachineArn"
+    ]
+    execution = sfn.start_execution(stateMachineArn=machine, name="e", input=json.dumps({"x": {"y": [1, "2"]}}))
+    while sfn.describe_execution(executionArn=execution["executionArn"])["status"] == "RUNNING":
+        pass
+
+    def read() -> Any:
+        return _without_request_ids(
+            [
+                ddb.query(
+                    TableName="t",
+                    KeyConditionExpression="pk = :p",
+                    ExpressionAttributeValues={":p": {"S": "p"}},
+                    ReturnConsumedCapacity="TOTAL",
+                ),
+                ddb.get_item(TableName="t", Key={"pk": {"S": "p"}, "sk": {"S": "2"}}),
+                ddb.scan(TableName="t", Limit=2),
+                ddb.batch_get_item(RequestItems={"t": {"Keys": [{"pk": {"S": "p"}, "sk": {"S": "3"}}]}}),
+                ddb.describe_table(TableName="t"),
+                ddb.update_item(
+                    TableName="t",
+                    Key={"pk": {"S": "p"}, "sk": {"S": "1"}},
+                    UpdateExpression="SET n = n + :one",
+                    ExpressionAttributeValues={":one": {"N": "0"}},
+                    ReturnValues="ALL_NEW",
+                ),
+                sfn.describe_state_machine(stateMachineArn=machine),
+                sfn.describe_execution(executionArn=execution["executionArn"]),
+                sfn.get_execution_history(executionArn=execution["executionArn"]),
+                sfn.list_executions(stateMachineArn=machine),
+            ]
+        )
+
+    patched = read()
+    setattr(moto_serialize.ResponseSerializer, "get_value", moto_patches._original_serializer_get_value)  # noqa: B010
+    try:
+        plain = read()
+    finally:
+        setattr(moto_serialize.ResponseSerializer, "get_value", moto_patches._serializer_get_value)  # noqa: B010
+    assert patched == plain
+    assert patched[1]["Item"]["b"] == {"B": b"\x00\x01bytes"}
+    assert patched[8]["events"][-1]["type"] == "ExecutionSucceeded"
