@@ -176,6 +176,9 @@ def run_summary(record: RunRecord) -> dict[str, Any]:
         "updated_at": record.updated_at,
         "steps": [_step_summary(step) for step in record.steps],
         "audit_head": record.audit_head,
+        # model calls and tokens (all zero when no model was called), and their estimated cost (dated list prices)
+        "model_usage": record.model_usage.model_dump(),
+        "model_cost": None if record.model_cost is None else record.model_cost.model_dump(),
     }
 
 
@@ -190,6 +193,8 @@ def _step_summary(step: TaskOutcome) -> dict[str, Any]:
         "started_at": step.started_at,
         "ended_at": step.ended_at,
     }
+    if step.model_usage.calls:
+        summary["model_usage"] = step.model_usage.model_dump()
     if step.error_type is not None:
         tries = "attempt" if step.attempts == 1 else "attempts"
         summary["error"] = f"{step.error_type} after {step.attempts} {tries}"

@@ -486,6 +486,23 @@ def _steps(record: RunRecord) -> list[TaskOutcome]:
     return sorted(record.steps, key=lambda s: (s.started_at, s.stage, s.index))
 
 
+def _refused_answers(record: RunRecord) -> list[dict[str, Any]]:
+    """The model planner's answers Baton refused (audited denials), each with the step it was choosing."""
+    refused = []
+    for entry in record.audit:
+        detail = entry.get("detail")
+        if entry.get("kind") == "denial" and entry.get("actor") == "planner" and isinstance(detail, dict):
+            stage = detail.get("stage")
+            refused.append(
+                {
+                    "choosing_stage": stage + 1 if isinstance(stage, int) else None,
+                    "answer": detail.get("answer"),
+                    "reason": _printable(str(detail.get("reason", ""))),
+                }
+            )
+    return refused
+
+
 def _summary(record: RunRecord, log_path: Path) -> dict[str, Any]:
     return {
         "run_id": record.run_id,
@@ -508,6 +525,7 @@ def _summary(record: RunRecord, log_path: Path) -> dict[str, Any]:
             }
             for s in _steps(record)
         ],
+        "refused_planner_answers": _refused_answers(record),
         "model_usage": record.model_usage.model_dump(),
         "model_usage_by_model": {m: u.model_dump() for m, u in sorted(record.model_usage_by_model.items())},
         "estimated_cost": None if record.model_cost is None else record.model_cost.model_dump(),
@@ -549,7 +567,21 @@ def _print_progress(step: TaskOutcome, out: IO[str]) -> None:
 def _print_timeline(record: RunRecord, elapsed: float, log_path: Path, out_path: Path | None, out: IO[str]) -> None:
     print("\ntimeline", file=out)
     print(f"  {'stage':<6}{'agent':<20}{'duration':>10}  {'attempts':<9}outcome", file=out)
+    refused = _refused_answers(record)
+    shown: set[int] = set()
+
+    def print_refused(stage: int) -> None:  # the planner's refused answers, before the step they were choosing
+        if stage in shown:
+            return
+        shown.add(stage)
+        for answer in (r for r in refused if r["choosing_stage"] == stage):
+            print(
+                f"  {stage:<6}{'(planner)':<20}{'':>10}  {'':<9}refused answer {answer['answer']}: {answer['reason']}",
+                file=out,
+            )
+
     for step in _steps(record):
+        print_refused(step.stage)
         outcome = step.status.value if step.error is None else f"{step.status.value}: {step.error}"
         if step.model_usage.calls:
             outcome += f"  ({_count(step.model_usage.calls, 'model call')})"
@@ -559,6 +591,8 @@ def _print_timeline(record: RunRecord, elapsed: float, log_path: Path, out_path:
         )
         if step.reason:
             print(f"  {'':<6}why: {_printable(step.reason)}", file=out)
+    for stage in sorted({r["choosing_stage"] for r in refused if isinstance(r["choosing_stage"], int)} - shown):
+        print_refused(stage)  # choosing to finish or fail: no step follows
     print(f"\n{record.status.value} in {elapsed:.2f} s", file=out)
     if record.result is not None:
         print("result " + json.dumps(record.result, indent=2), file=out)

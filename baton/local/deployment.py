@@ -6,7 +6,7 @@ CloudFormation: the same fixture seeds both.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from baton.aws import AwsClients
 from baton.local.http import LocalHttpTransport
@@ -16,5 +16,7 @@ class OfflineDeployment(Protocol):
     clients: AwsClients
     physical_ids: dict[str, str]
     http: LocalHttpTransport
+    # what each workflow's offline fixture returned, by workflow name (a fixture may reuse another app's)
+    fixtures: dict[str, Any]
 
     def secret_value(self, name: str) -> str: ...

@@ -23,7 +23,8 @@ caller's IAM like any other) and the double's answer comes back in place of Bedr
       fetch <URL>                        a tool or agent named like fetch/http/get, with {"url": URL}
 
   It carries out each directive once, in the order it first read them (system prompt first, then the
-  messages), one per turn; when none is left it answers with the last FINISH it read (or `{}`).
+  messages), one per turn; when none is left it answers with the last FINISH it read (or `{}`), or, given
+  `then=` another double, lets that one answer: a gullible model that obeys first and then does its job.
 
 Every double reports token usage as Bedrock does (`usage.inputTokens`, `outputTokens`: a token per four
 characters of what it was sent and what it answers), so model budgets and cost are exercised offline.
@@ -230,10 +231,14 @@ class Recorded:
 
 
 class ObedientModel:
-    """Follows every instruction it reads (see the module's grammar). `attempts` lists what it tried."""
+    """Follows every instruction it reads (see the module's grammar). `attempts` lists what it tried.
 
-    def __init__(self) -> None:
+    With `then`, a request holding no directive left to carry out goes to that double instead of a FINISH.
+    """
+
+    def __init__(self, then: ModelDouble | None = None) -> None:
         self.attempts: list[tuple[str, str, dict[str, Any]]] = []  # (caller, tool or agent, arguments)
+        self.then = then
         self._lock = threading.Lock()
 
     def converse(self, caller: str, request: dict[str, Any]) -> dict[str, Any]:
@@ -250,6 +255,8 @@ class ObedientModel:
                 self.attempts.append((caller, name, arguments))
             reply = response(text(f"As instructed: {name}"), tool_use(name, arguments, f"obey-{len(done) + 1}"))
             return _with_input_tokens(reply, request)
+        if self.then is not None:
+            return self.then.converse(caller, request)
         result_tool = next((t for t in RESULT_TOOLS if t in offered), None)
         if result_tool is None:
             return _with_input_tokens(response(text(json.dumps(finish))), request)
