@@ -214,6 +214,8 @@ def workflows_document(catalog: Catalog) -> dict[str, Any]:
                 "description": workflow.description,
                 "execution": workflow.execution,
                 "planner": workflow.planner,
+                "planner_model": None if workflow.planner_model is None else workflow.planner_model.model_id,
+                "budgets": workflow.budgets.model_dump(),
                 "input_model": workflow.input_model.__name__,
                 "input_fields": list(workflow.input_model.model_fields),
                 "trusted_input_keys": list(workflow.trusted_input_keys),
@@ -221,6 +223,7 @@ def workflows_document(catalog: Catalog) -> dict[str, Any]:
                     {
                         "name": agent.name,
                         "description": agent.description,
+                        "model": None if agent.model is None else agent.model.model_id,
                         "context_keys": list(agent.context_keys),
                         "tools": [
                             {
@@ -252,11 +255,19 @@ def _workflows(args: argparse.Namespace) -> int:
         fields = ", ".join(f"{f} (trusted)" if f in trusted else f for f in workflow["input_fields"])
         print(f"{workflow['name']}  ({workflow['execution']} execution)  {workflow['description']}")
         print(f"  input    {workflow['input_model']}: {fields}")
-        print(f"  planner  {workflow['planner']}")
+        model = f"  (model {workflow['planner_model']})" if workflow["planner_model"] else ""
+        print(f"  planner  {workflow['planner']}{model}")
+        budgets = workflow["budgets"]
+        if workflow["planner_model"] or any(agent["model"] for agent in workflow["agents"]):
+            print(
+                f"  budgets  {budgets['max_model_calls']} model calls, {budgets['max_input_tokens']:,} input and "
+                f"{budgets['max_output_tokens']:,} output tokens per run"
+            )
         tools = [tool for agent in workflow["agents"] for tool in agent["tools"]]
         width = max((len(tool["name"]) for tool in tools), default=0)
         for agent in workflow["agents"]:
-            print(f"  agent {agent['name']}: {agent['description']}")
+            model = f"  (model {agent['model']})" if agent["model"] else ""
+            print(f"  agent {agent['name']}: {agent['description']}{model}")
             if not agent["tools"]:
                 print("    no tools (pure logic)")
             for tool in agent["tools"]:

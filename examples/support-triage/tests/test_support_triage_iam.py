@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
+from baton.cli import workflows_document
 from baton.testing.cloudformation import Synthesized, synthesize
-from support_triage_app.catalog import FAQ_MODEL, PLANNER_MODEL
+from support_triage_app.catalog import CATALOG, FAQ_MODEL, PLANNER_MODEL, WORKFLOW
 
 PSEUDO = {"AWS::Partition": "aws", "AWS::Region": "eu-west-1", "AWS::AccountId": "111122223333"}
 
@@ -69,3 +70,19 @@ def test_bedrock_is_granted_on_exactly_the_declared_models(synthesized: Synthesi
     assert faq == {"bedrock:InvokeModel": {f"arn:aws:bedrock:eu-west-1::foundation-model/{FAQ_MODEL.model_id}"}}
     # and no other role holds any bedrock action
     assert grants == {}
+
+
+def test_baton_workflows_names_each_model_and_the_budgets() -> None:
+    # Given the app's catalog / When `baton workflows --json` describes it
+    (workflow,) = workflows_document(CATALOG)["workflows"]
+    # Then the planner's model and the FAQ agent's are named, the coded agents have none, and the budgets show
+    assert workflow["planner_model"] == PLANNER_MODEL.model_id
+    assert {a["name"]: a["model"] for a in workflow["agents"]} == {
+        "order_lookup": None,
+        "return_policy": None,
+        "payment_reversal": None,
+        "customer_notifier": None,
+        "faq": FAQ_MODEL.model_id,
+        "handoff": None,
+    }
+    assert workflow["budgets"]["max_input_tokens"] == WORKFLOW.budgets.max_input_tokens
