@@ -138,7 +138,9 @@ def run_sections(args: argparse.Namespace) -> dict[str, Any]:
 
     lengths = (1, 10, 100) if args.quick else LENGTHS
     tasks = 100 if args.quick else SCALE_TASKS
-    bench_python = args.bench_python if args.bench_python and Path(args.bench_python).exists() else None
+    # absolute, not resolved: the probes run elsewhere, and a venv's python resolves to its base interpreter
+    given = args.bench_python
+    bench_python = os.path.abspath(given) if given and Path(given).exists() else None
     plan: dict[str, Callable[[], Any]] = {
         "imports": lambda: bench_imports(bench_python),
         "init": bench_init,
