@@ -26,7 +26,7 @@ from typing import Any
 from baton.observability import logs_to
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("imports", "init", "assets", "cost", "growth", "langgraph", "scale", "speed", "suite")
+SECTIONS = ("imports", "init", "assets", "cost", "models", "growth", "langgraph", "scale", "speed", "suite")
 
 
 def goal(
@@ -134,6 +134,7 @@ def run_sections(args: argparse.Namespace) -> dict[str, Any]:
     from benchmarks.coldstart import bench_assets, bench_imports, bench_init
     from benchmarks.cost import bench_cost
     from benchmarks.growth import LENGTHS, SCALE_TASKS, bench_growth, bench_scale
+    from benchmarks.models import bench_models
     from benchmarks.speed import bench_baton_run, bench_test_suite
 
     lengths = (1, 10, 100) if args.quick else LENGTHS
@@ -146,6 +147,7 @@ def run_sections(args: argparse.Namespace) -> dict[str, Any]:
         "init": bench_init,
         "assets": bench_assets,
         "cost": bench_cost,
+        "models": bench_models,
         "growth": lambda: bench_growth(lengths),
         "langgraph": lambda: langgraph_growth(bench_python, list(lengths)),
         "scale": lambda: bench_scale(tasks),
@@ -280,6 +282,11 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:  # noqa: 
                     _goal(express["total"] < 0.10),
                 )
             )
+    models = results.get("models", {})
+    if _na(models):
+        rows.append(("model calls per run", _na(models) or "", "", ""))
+    elif models:
+        rows.extend(section_rows(models))
     growth = results.get("growth", {})
     lg = results.get("langgraph", {})
     if _na(growth):
