@@ -6,6 +6,7 @@ forbids extra fields, and is stored as JSON validated on the way back in: never 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from enum import StrEnum
 from typing import Annotated, Literal, Protocol
@@ -68,6 +69,8 @@ Decision = Annotated[Delegate | Finish | Fail, Field(discriminator="kind")]
 class TaskStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    # a tool call was held by a policy for a human: the attempt reports the pending call, nothing ran
+    NEEDS_APPROVAL = "needs_approval"
 
 
 class ContextEntry(Strict):
@@ -78,6 +81,8 @@ class ContextEntry(Strict):
     trusted: bool
     stage: int
     recorded_at: str
+    # an injection detector flagged this (untrusted) value: a signal, never the boundary
+    flagged: bool = False
 
 
 class TaskOutcome(Strict):
@@ -89,6 +94,8 @@ class TaskOutcome(Strict):
     attempts: int
     error_type: str | None = None
     error: str | None = None
+    # status NEEDS_APPROVAL: the call a policy held (nothing of it ran)
+    pending_approval: PendingCall | None = None
     started_at: str
     ended_at: str
     # False when the task's input or a tool it called was untrusted: its error text may carry that data
@@ -322,7 +329,15 @@ class AgentResult(Strict):
     retry: bool
 
 
-CallOutcome = Literal["ok", "denied", "invalid_arguments", "error"]
+CallOutcome = Literal["ok", "denied", "invalid_arguments", "error", "needs_approval"]
+PolicyEffect = Literal["allow", "deny", "approval"]
+Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+def arguments_sha256(tool: str, arguments: dict[str, JsonValue]) -> str:
+    """What an approval is bound to: the tool and its *validated* arguments, as canonical JSON."""
+    canonical = json.dumps({"tool": tool, "arguments": arguments}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 class ToolCallRecord(Strict):
@@ -332,6 +347,46 @@ class ToolCallRecord(Strict):
     duration_ms: float
     arguments: dict[str, JsonValue] = Field(default_factory=dict)
     detail: str = ""
+    # the tool-call policy's answer (None: the agent's tools are under no policy) and the policies that gave it
+    policy_effect: PolicyEffect | None = None
+    policy_ids: list[str] = Field(default_factory=list)
+    # the policy's answer was only logged (log-only mode): the call went ahead whatever it said
+    policy_log_only: bool = False
+    # the approval grant this call consumed
+    grant_id: str | None = None
+
+
+class PendingCall(Strict):
+    """A tool call a policy held for a human: what the approver is asked to allow, bound by its hash."""
+
+    agent: str
+    tool: str
+    arguments_sha256: Sha256Hex
+    arguments: dict[str, JsonValue]  # validated and redacted: what the approver reads
+    policy_ids: list[str]
+    reason: str = ""
+
+
+class ApprovalGrant(Strict):
+    """A single-use permission for one exact tool call, carried in a re-delegated task's input after a human
+    approved it. Only a call of `tool` whose validated arguments hash to `arguments_sha256` consumes it; the
+    orchestrator settles it (used or not) when it folds the stage, so it is never handed out twice."""
+
+    grant_id: str = Field(pattern=r"^[A-Za-z0-9_-]{8,64}$")
+    agent: str
+    tool: str
+    arguments_sha256: Sha256Hex
+    expires_at: int  # epoch seconds
+
+
+class PriorCall(Strict):
+    """A state-changing tool call that succeeded earlier in this run: what a policy counts ("at most one refund
+    per order per run"). The orchestrator hands them in (agents keep no run state)."""
+
+    agent: str
+    tool: str
+    stage: int
+    arguments: dict[str, JsonValue]  # validated and redacted
 
 
 class ModelUsage(Strict):
@@ -366,6 +421,12 @@ class TaskInput(Strict):
     untrusted_keys: list[str]
     # a model-backed agent's share of the run's remaining model budget (the orchestrator settles what it spent)
     allowance: ModelAllowance | None = None
+    # payload keys whose value an injection detector flagged (each also in untrusted_keys)
+    flagged_keys: list[str] = Field(default_factory=list)
+    # approvals for exact calls of this task's agent, each single-use
+    grants: list[ApprovalGrant] = Field(default_factory=list)
+    # the run's earlier successful state-changing calls of the tools this agent may call (for its policies)
+    prior_calls: list[PriorCall] = Field(default_factory=list)
 
 
 class JournalEntry(Strict):
@@ -384,3 +445,5 @@ class JournalEntry(Strict):
     model_usage: ModelUsage = Field(default_factory=ModelUsage)
     error_type: str | None = None
     error: str | None = None
+    # status NEEDS_APPROVAL: the call a policy held (nothing of it ran)
+    pending_approval: PendingCall | None = None
