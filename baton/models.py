@@ -365,6 +365,8 @@ class PendingCall(Strict):
     arguments: dict[str, JsonValue]  # validated and redacted: what the approver reads
     policy_ids: list[str]
     reason: str = ""
+    # how long an approval may take, from the policy that asked for it (None: the workflow's default)
+    expires_in_seconds: int | None = Field(default=None, ge=60, le=7 * 24 * 3600)
 
 
 class ApprovalGrant(Strict):
