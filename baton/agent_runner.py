@@ -22,10 +22,19 @@ from baton.http import HttpError
 from baton.models import AgentRequest, AgentResult, JournalEntry, ModelUsage, TaskInput, TaskStatus, invalid_fields
 from baton.observability import logger
 from baton.redaction import REDACTOR
-from baton.tools import AgentError, AgentTaskFailed, RetryableAgentError, RetryableToolError, ToolBox, ToolContext
+from baton.tools import (
+    AgentError,
+    AgentTaskFailed,
+    ApprovalRequired,
+    RetryableAgentError,
+    RetryableToolError,
+    ToolBox,
+    ToolContext,
+)
 
 if TYPE_CHECKING:
     from baton.ai.agent import Conversation, ModelAgent
+    from baton.policy import PolicyEngine
 
 # An agent implementation: validated input model and its toolbox in, output model out.
 AgentImplementation = Callable[[Any, ToolBox], BaseModel]
@@ -64,6 +73,7 @@ class AgentRunner:
         self._make_context = make_context
         self._implementation: AgentImplementation | None = None
         self._model: ModelAgent | None = None
+        self._policies: PolicyEngine | None = None
         if agent.implementation is not None:
             self._implementation = resolve(agent.implementation)
         else:
@@ -72,6 +82,10 @@ class AgentRunner:
             if bedrock_runtime is None:
                 raise ValueError(f"agent {agent.name!r} is model-backed: its runner needs a bedrock-runtime client")
             self._model = ModelAgent(catalog, agent, bedrock_runtime)
+        if agent.policies is not None:  # only a function under policies loads the Cedar engine
+            from baton.policy import PolicyEngine
+
+            self._policies = PolicyEngine(catalog, agent)
 
     def run(self, request: AgentRequest) -> AgentResult:
         """Run one attempt and report it; a failure is a report too (only a crash raises)."""
@@ -88,18 +102,27 @@ class AgentRunner:
                 self._catalog,
                 lambda spec: self._make_context(spec, request.run_id),
                 inputs_trusted=not task.untrusted_keys,
+                policies=self._policies,
+                grants=task.grants,
+                prior_calls=task.prior_calls,
+                flagged=bool(task.flagged_keys),
             )
             output = self._attempt(task, toolbox, conversation)
         except Exception as caught:  # every failure of the attempt is reported, with its class as the type
             error = caught
         denied = toolbox is not None and toolbox.denied
+        # a call held for a person (and no denial): the attempt waits for approval, neither failed nor retried
+        pending = toolbox.pending if toolbox is not None and not denied else None
+        if pending is not None:
+            error, output = None, None
         retry = error is not None and isinstance(error, _RETRYABLE) and not denied
+        status = TaskStatus.NEEDS_APPROVAL if pending is not None else TaskStatus.SUCCEEDED
         entry = JournalEntry(
             stage=request.stage,
             index=request.index,
             attempt=request.attempt,
             agent=self._agent.name,
-            status=TaskStatus.SUCCEEDED if error is None else TaskStatus.FAILED,
+            status=TaskStatus.FAILED if error is not None else status,
             started_at=started_at,
             ended_at=now_iso(),
             output=output,
@@ -109,7 +132,10 @@ class AgentRunner:
             model_usage=conversation[0].usage if conversation else ModelUsage(),
             error_type=None if error is None else type(error).__name__,
             error=None if error is None else f"{type(error).__name__}: {error}"[:MAX_ERROR_CHARS],
+            pending_approval=pending,
         )
+        if pending is not None:
+            logger.info("tool call held for approval", extra={"agent": self._agent.name, "tool": pending.tool})
         if error is not None:
             logger.warning("task attempt failed", extra={"agent": self._agent.name, "retryable": retry})
         return AgentResult(entry_json=_report(entry), retry=retry)
@@ -137,6 +163,8 @@ class AgentRunner:
         if toolbox.denied:
             # the agent may have caught the denial; the task fails all the same
             raise AgentTaskFailed("a tool call was denied during this task")
+        if toolbox.pending is not None:  # the agent may have caught it too: the task waits all the same
+            raise ApprovalRequired(toolbox.pending)
         try:
             dumped = output.model_dump(mode="json") if isinstance(output, BaseModel) else output
             validated = agent.output_model.model_validate(dumped)

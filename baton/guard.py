@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from pydantic import TypeAdapter, ValidationError
 
-from baton.catalog import WorkflowSpec
-from baton.models import Decision, Delegate, Fail, Finish, invalid_fields
+from baton.catalog import Catalog, WorkflowSpec
+from baton.models import AwaitApproval, Decision, Delegate, Fail, Finish, invalid_fields
 from baton.store import MAX_VALUE_BYTES
 
 # a task item holds scoped context plus params; params alone get a tenth of the item
@@ -29,13 +29,18 @@ class Guarded:
     denial: str | None = None  # why the planner's decision was refused (then `decision` is a Fail)
 
 
-def guard(raw: object, workflow: WorkflowSpec, stage: int) -> Guarded:
+def guard(raw: object, workflow: WorkflowSpec, stage: int, catalog: Catalog | None = None) -> Guarded:
+    """`catalog`: what an AwaitApproval's tool and arguments are checked against (without it, one naming a tool
+    is refused)."""
     try:
-        decision = _DECISION.validate_python(raw.model_dump() if isinstance(raw, Delegate | Finish | Fail) else raw)
+        known = raw.model_dump() if isinstance(raw, Delegate | AwaitApproval | Finish | Fail) else raw
+        decision = _DECISION.validate_python(known)
     except ValidationError as error:
         return _deny(f"the planner returned no valid decision ({invalid_fields(error)})")
     if isinstance(decision, Delegate):
         return _guard_delegate(decision, workflow, stage)
+    if isinstance(decision, AwaitApproval):
+        return _guard_await(decision, workflow, stage, catalog)
     if isinstance(decision, Finish):
         size = len(json.dumps(decision.result).encode())
         if size > MAX_VALUE_BYTES:
@@ -60,6 +65,30 @@ def _guard_delegate(decision: Delegate, workflow: WorkflowSpec, stage: int) -> G
         size = len(json.dumps(task.params).encode())
         if size > MAX_PARAMS_BYTES:
             return _deny(f"params of the {task.agent!r} task are {size} bytes, more than {MAX_PARAMS_BYTES}")
+    return Guarded(decision.model_copy(update={"reason": decision.reason[:MAX_REASON_CHARS]}))
+
+
+def _guard_await(decision: AwaitApproval, workflow: WorkflowSpec, stage: int, catalog: Catalog | None) -> Guarded:
+    """The held task is checked as a one-task stage; its tool must be the agent's, its arguments valid for it."""
+    if workflow.approvals is None:
+        return _deny(f"the planner awaits approval, but workflow {workflow.name!r} declares no approvers")
+    delegated = _guard_delegate(Delegate(tasks=[decision.task], reason=decision.reason), workflow, stage)
+    if delegated.denial is not None:
+        return delegated
+    if decision.tool is None:
+        if decision.arguments:
+            return _deny("the planner gave arguments for an approval without a tool")
+    else:
+        agent = catalog.agents.get(decision.task.agent) if catalog is not None else None
+        if agent is None or decision.tool not in agent.tools or catalog is None:
+            return _deny(f"the planner awaits approval of tool {decision.tool!r}, not one of its agent's tools")
+        try:
+            catalog.tools[decision.tool].arguments.model_validate(decision.arguments)
+        except ValidationError as error:
+            return _deny(f"the arguments to approve fail tool {decision.tool!r}'s model ({invalid_fields(error)})")
+        size = len(json.dumps(decision.arguments).encode())
+        if size > MAX_PARAMS_BYTES:
+            return _deny(f"the arguments to approve are {size} bytes, more than {MAX_PARAMS_BYTES}")
     return Guarded(decision.model_copy(update={"reason": decision.reason[:MAX_REASON_CHARS]}))
 
 

@@ -140,14 +140,20 @@ class HttpClient:
         headers: dict[str, str] | None = None,
         json_body: Any = None,
         credential_headers: Collection[str] = (),
+        content: bytes | None = None,
     ) -> HttpResponse:
-        """Send a request; `credential_headers` names headers beyond CREDENTIAL_HEADERS that carry secrets."""
+        """Send a request; `credential_headers` names headers beyond CREDENTIAL_HEADERS that carry secrets.
+
+        The body is `json_body` serialized, or `content` as it is (its Content-Type is the caller's to set).
+        """
         all_headers = {"Accept": "application/json", **(headers or {})}
         # a Host of the tool's choosing would reach another site behind the allowlisted address (domain fronting)
         if any(name.lower() == "host" for name in all_headers):
             raise EgressDenied("the Host header comes from the URL, never from the caller")
-        body = None
+        body = content
         if json_body is not None:
+            if content is not None:
+                raise ValueError("a request has one body: json_body or content, not both")
             body = json.dumps(json_body).encode()
             all_headers["Content-Type"] = "application/json"
         self._admit(url)

@@ -12,9 +12,14 @@ Roles (one each):
   orchestrator   one per workflow: read that workflow's runs, start requests, tasks and journal; write its
                  runs and tasks (dynamodb:LeadingKeys, patterns from baton.keys); sign audit heads with
                  that workflow's KMS key; an Express workflow's also queries its open runs in the sparse
-                 open-runs index (to sweep those its executions left behind); logs, traces.
+                 open-runs index (to sweep those its executions left behind); a workflow whose injection
+                 detector is a Bedrock guardrail, bedrock:ApplyGuardrail on it (baton.model_iam); a workflow
+                 with approvals, its approvals and task tokens (APPROVAL#) and sqs:SendMessage / sns:Publish
+                 on the queue or topic its approvals notify; logs, traces.
   api            create start requests and idempotency items of the workflows it serves, read their runs,
-                 start their executions; logs, traces.
+                 start their executions; for the workflows with approvals, decide their approvals (a
+                 conditional PutItem on APPROVAL#) and resume their runs (states:SendTaskSuccess, which IAM
+                 cannot scope to a resource); logs, traces.
   state machine  one per workflow: invoke exactly that workflow's orchestrator and agent functions, read
                  its tasks, record its journal; deliver its logs, send traces.
   archiver       copy audit records from the state table's stream into the Object Lock archive bucket.
@@ -35,7 +40,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from baton import keys
-from baton.catalog import AgentSpec, Catalog, Grant, ResourceRef, WorkflowSpec
+from baton.catalog import AgentSpec, Catalog, Grant, ResourceKind, ResourceRef, WorkflowSpec
 
 
 class Platform(StrEnum):
@@ -125,6 +130,10 @@ STATES_LOG_DELIVERY_ACTIONS = (
     "logs:UpdateLogDelivery",
 )
 LIST_STREAMS_REASON = "dynamodb:ListStreams supports no resource-level permissions (the Lambda stream poller calls it)"
+SEND_TASK_REASON = (
+    "states:SendTaskSuccess supports no resource-level permissions (IAM has no resource type for it): a task token "
+    "names its execution, and the API reads one only from APPROVAL#<workflow>_* items of the workflows it serves"
+)
 XRAY_REASON = "X-Ray trace segments and telemetry cannot be scoped to a resource (the X-Ray API has no resource ARNs)"
 LOG_DELIVERY_REASON = (
     "Step Functions log delivery (CloudWatch Logs vended-log delivery and resource policy actions) "
@@ -191,10 +200,12 @@ def agent_role(catalog: Catalog, agent: AgentSpec) -> RoleSpec:
 
 
 def orchestrator_role(catalog: Catalog, workflow: WorkflowSpec) -> RoleSpec:
-    from baton.model_iam import model_statements  # a model planner's bedrock:InvokeModel (and guardrail)
+    from baton.model_iam import detector_statements, model_statements  # a model planner's, a guardrail detector's
 
     del catalog  # the orchestrator's access does not depend on the workflow's agents
     name = workflow.name
+    # a workflow with approvals: its approvals and task tokens (APPROVAL#<run_id>) are the orchestrator's too
+    approvals = (keys.approval_items(name),) if workflow.approvals is not None else ()
     return RoleSpec(
         component=Component.ORCHESTRATOR,
         name=name,
@@ -204,7 +215,11 @@ def orchestrator_role(catalog: Catalog, workflow: WorkflowSpec) -> RoleSpec:
                 actions=("dynamodb:GetItem", "dynamodb:Query"),
                 resources=(STATE_TABLE,),
                 conditions=_leading_keys(
-                    keys.run_items(name), keys.start_items(name), keys.task_items(name), keys.journal_items(name)
+                    keys.run_items(name),
+                    keys.start_items(name),
+                    keys.task_items(name),
+                    keys.journal_items(name),
+                    *approvals,
                 ),
             ),
             # TransactWriteItems is authorised per item, as PutItem
@@ -212,8 +227,9 @@ def orchestrator_role(catalog: Catalog, workflow: WorkflowSpec) -> RoleSpec:
                 sid="WriteRuns",
                 actions=("dynamodb:BatchWriteItem", "dynamodb:PutItem"),
                 resources=(STATE_TABLE,),
-                conditions=_leading_keys(keys.run_items(name), keys.task_items(name)),
+                conditions=_leading_keys(keys.run_items(name), keys.task_items(name), *approvals),
             ),
+            *_notify_statements(workflow),
             StatementSpec(
                 sid="SignAuditHeads",
                 actions=("kms:Sign",),
@@ -221,10 +237,20 @@ def orchestrator_role(catalog: Catalog, workflow: WorkflowSpec) -> RoleSpec:
             ),
             *_sweep_statements(workflow),
             *(() if workflow.planner_model is None else model_statements(workflow.planner_model, "Planner")),
+            *detector_statements(workflow),  # an injection detector on a Bedrock guardrail: ApplyGuardrail on it
             _function_logs(),
             _function_tracing(),
         ),
     )
+
+
+def _notify_statements(workflow: WorkflowSpec) -> tuple[StatementSpec, ...]:
+    """The orchestrator tells approvers through the queue or topic its workflow's approvals declare."""
+    target = workflow.approvals.notify if workflow.approvals is not None else None
+    if target is None:
+        return ()
+    action = "sqs:SendMessage" if target.kind is ResourceKind.QUEUE else "sns:Publish"
+    return (StatementSpec(sid="NotifyApprovers", actions=(action,), resources=(target,)),)
 
 
 def _sweep_statements(workflow: WorkflowSpec) -> tuple[StatementSpec, ...]:
@@ -244,6 +270,7 @@ def _sweep_statements(workflow: WorkflowSpec) -> tuple[StatementSpec, ...]:
 def api_role(catalog: Catalog, workflows: Iterable[WorkflowSpec] | None = None) -> RoleSpec:
     served = tuple(catalog.workflows.values()) if workflows is None else tuple(workflows)
     names = [w.name for w in served]
+    approving = [w.name for w in served if w.approvals is not None]
     return RoleSpec(
         component=Component.API,
         name="api",
@@ -265,6 +292,7 @@ def api_role(catalog: Catalog, workflows: Iterable[WorkflowSpec] | None = None) 
                     *(keys.run_items(n) for n in names),
                     *(keys.start_items(n) for n in names),
                     *(keys.idempotency_items(n) for n in names),
+                    *(keys.approval_items(n) for n in approving),
                 ),
             ),
             StatementSpec(
@@ -272,8 +300,30 @@ def api_role(catalog: Catalog, workflows: Iterable[WorkflowSpec] | None = None) 
                 actions=("states:StartExecution",),
                 resources=tuple(PlatformRef(kind=Platform.STATE_MACHINE, name=n) for n in names),
             ),
+            *_decide_statements(approving),
             _function_logs(),
             _function_tracing(),
+        ),
+    )
+
+
+def _decide_statements(approving: list[str]) -> tuple[StatementSpec, ...]:
+    """The API decides pending approvals (a conditional write) of the workflows that declare approvals, and resumes
+    their runs with the task token it reads beside them."""
+    if not approving:
+        return ()
+    return (
+        StatementSpec(
+            sid="DecideApprovals",
+            actions=("dynamodb:PutItem",),
+            resources=(STATE_TABLE,),
+            conditions=_leading_keys(*(keys.approval_items(n) for n in approving)),
+        ),
+        StatementSpec(
+            sid="ResumeRuns",
+            actions=("states:SendTaskSuccess",),
+            resources=(ANY,),
+            wildcard_reason=SEND_TASK_REASON,
         ),
     )
 

@@ -6,10 +6,13 @@ lives under partition keys that begin with "<KIND>#<workflow>_": IAM can then sc
 orchestrator and state machine, and the API, to their own workflows' items.
 
   RUN#<run_id>          META | CTX#<key> | STEP#<stage>#<index> | LATEST#<key> | AUDIT#<seq>   the orchestrator's
+                        | CALLS#<tool>   (the run's successful calls of a state-changing tool, for policies)
   TASK#<run_id>         <stage>#<index>                                     orchestrator writes, state machine reads
   JOURNAL#<run_id>      <stage>#<index>#<attempt>#<entry|crash>             state machine writes (conditional)
   START#<run_id>        REQUEST                                             the API writes (conditional)
   IDEMPOTENCY#<workflow>#<caller>#<key>   KEY                               the API writes (conditional)
+  APPROVAL#<run_id>     <approval_id> | TOKEN       orchestrator writes; the API decides a pending one (conditional)
+                                                    and reads the task token to resume the run
 
 An Express workflow's running run also carries `open_workflow` and `open_deadline` on its META item, a sparse
 index (OPEN_RUNS_INDEX) the orchestrator's sweep reads: Express executions emit no status-change events, so a
@@ -38,6 +41,9 @@ OPEN_WORKFLOW = "open_workflow"
 OPEN_DEADLINE = "open_deadline"
 STEP_PREFIX = "STEP#"
 AUDIT_PREFIX = "AUDIT#"
+CALLS_PREFIX = "CALLS#"
+# the sort key of a run's task token item (approval ids never take this form: see baton.approvals)
+TOKEN_SK = "TOKEN"  # noqa: S105 (a sort key, not a password)
 
 
 class InvalidRunId(ValueError):
@@ -74,6 +80,15 @@ def journal_pk(run_id: str) -> str:
 
 def start_pk(run_id: str) -> str:
     return f"START#{run_id}"
+
+
+def approval_pk(run_id: str) -> str:
+    return f"APPROVAL#{run_id}"
+
+
+def calls_sk(tool: str) -> str:
+    """The run's successful calls of one state-changing tool (what tool-call policies count)."""
+    return f"{CALLS_PREFIX}{tool}"
 
 
 def idempotency_pk(workflow: str, caller: str, key: str) -> str:
@@ -128,3 +143,7 @@ def start_items(workflow: str) -> str:
 
 def idempotency_items(workflow: str) -> str:
     return f"IDEMPOTENCY#{workflow}#*"
+
+
+def approval_items(workflow: str) -> str:
+    return f"APPROVAL#{workflow}_*"

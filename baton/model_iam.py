@@ -4,7 +4,8 @@ Converse is authorised as `bedrock:InvokeModel` on the model it names:
 - a foundation model id: that model, in the stack's region;
 - a cross-region inference profile id ("us.anthropic..."): the profile (in the stack's region and account) and the
   foundation model it routes to, in each of the spec's `profile_regions` (Bedrock checks both);
-and, with a guardrail, `bedrock:ApplyGuardrail` on that guardrail only.
+and, with a guardrail, `bedrock:ApplyGuardrail` on that guardrail only. A workflow whose injection detector is a
+guardrail (`WorkflowSpec.injection_detector`) gives its orchestrator `bedrock:ApplyGuardrail` on that guardrail only.
 
 The ARNs are references (`PlatformRef`, kinds below) that the CDK app resolves like Baton's other platform resources
 (`model_arn` builds each ARN from its kind and name, for any resolver: CDK tokens are strings too). The same
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from baton.catalog import ModelSpec
+from baton.catalog import InjectionGuardrail, ModelSpec, WorkflowSpec
 
 if TYPE_CHECKING:
     from baton.iam import PlatformRef, StatementSpec
@@ -64,6 +65,23 @@ def model_statements(spec: ModelSpec, sid_prefix: str) -> tuple[StatementSpec, .
             )
         )
     return tuple(statements)
+
+
+def detector_statements(workflow: WorkflowSpec) -> tuple[StatementSpec, ...]:
+    """What the orchestrator of `workflow` needs for its injection detector: bedrock:ApplyGuardrail on the declared
+    guardrail only (Sid `DetectorApplyGuardrail`); nothing for the built-in detector or none."""
+    from baton.iam import StatementSpec
+
+    detector = workflow.injection_detector
+    if not isinstance(detector, InjectionGuardrail):
+        return ()
+    return (
+        StatementSpec(
+            sid="DetectorApplyGuardrail",
+            actions=(APPLY_GUARDRAIL,),
+            resources=(_ref(GUARDRAIL, detector.guardrail_id),),
+        ),
+    )
 
 
 def _ref(kind: str, name: str) -> PlatformRef:

@@ -60,7 +60,25 @@ class Fail(Strict):
     reason: str
 
 
-Decision = Annotated[Delegate | Finish | Fail, Field(discriminator="kind")]
+class AwaitApproval(Strict):
+    """Hold one task for a person: a declared approver approves or rejects it, and the run waits on a task token.
+
+    Approved, the task is delegated as the next stage; with `tool`, it carries a single-use grant for exactly that
+    call of `tool` with these `arguments` (validated by the tool's model; the approval is bound to their hash).
+    Without `tool`, the approval is bound to the task itself (its agent, key and params). Rejected or expired, the
+    planner sees the task's outcome fail with error_type "ApprovalRejected" or "ApprovalExpired" and the reason.
+    """
+
+    kind: Literal["await_approval"] = "await_approval"
+    task: Task
+    tool: str | None = None
+    arguments: dict[str, JsonValue] = Field(default_factory=dict)
+    reason: str = ""
+    # how long a person may take (None: the workflow's default expiry)
+    expires_in_seconds: int | None = Field(default=None, ge=60, le=7 * 24 * 3600)
+
+
+Decision = Annotated[Delegate | AwaitApproval | Finish | Fail, Field(discriminator="kind")]
 
 
 # ---------------------------------------------------------------- what a planner sees
@@ -119,6 +137,8 @@ class ValueShape(Strict):
     type: JsonType
     bytes: int  # of its JSON
     stage: int
+    # an injection detector flagged the value (provenance: a signal to route on, e.g. to a human; never a boundary)
+    flagged: bool = False
 
 
 def json_type(value: JsonValue) -> JsonType:
@@ -192,11 +212,17 @@ class RunView:
         self.stage = stage
         self._reader: RunReader = reader or _InMemory(context or {}, history or [])
         self._read_untrusted = False
+        self._read_flagged = False
 
     @property
     def read_untrusted(self) -> bool:
         """Whether the planner has read an untrusted value or outcome so far."""
         return self._read_untrusted
+
+    @property
+    def read_flagged(self) -> bool:
+        """Whether the planner has read a value an injection detector flagged (its params then carry the flag)."""
+        return self._read_flagged
 
     def keys(self) -> list[str]:
         """The context keys present (names only: reading them taints nothing)."""
@@ -206,6 +232,7 @@ class RunView:
         entry = self._reader.entry(key)
         if entry is not None and not entry.trusted:
             self._read_untrusted = True
+            self._read_flagged = self._read_flagged or entry.flagged
         return entry
 
     def value(self, key: str) -> JsonValue:
@@ -244,6 +271,7 @@ class RunView:
             type=json_type(entry.value),
             bytes=len(json.dumps(entry.value).encode()),
             stage=entry.stage,
+            flagged=entry.flagged,
         )
 
     def statuses(self) -> list[TaskOutcome]:
@@ -294,6 +322,8 @@ class PlanRequest(Strict):
     stage: int = Field(ge=0)
     execution: ExecutionId
     failure: StateFailure | None = None
+    # set by the AwaitApproval state (lambda:invoke.waitForTaskToken): the orchestrator stores it for the API
+    task_token: str | None = Field(default=None, min_length=1, max_length=2048)
 
 
 class PlanResponse(Strict):
@@ -301,7 +331,7 @@ class PlanResponse(Strict):
 
     run_id: str
     stage: int
-    kind: Literal["delegate", "finish", "fail"]
+    kind: Literal["delegate", "await_approval", "finish", "fail"]
     # delegate: the distinct agent functions of the stage, and per task the index of its function
     functions: list[str] = Field(default_factory=list)
     tasks: list[int] = Field(default_factory=list)
@@ -310,6 +340,9 @@ class PlanResponse(Strict):
     max_attempts: int = 3
     expires_at: int = 0
     reason: str = ""
+    # await_approval: the approvals the run waits for, and how long the wait lasts (until the earliest expires)
+    approvals: list[str] = Field(default_factory=list)
+    wait_seconds: int = 0
 
 
 class AgentRequest(Strict):

@@ -8,7 +8,6 @@ never touch a run's state.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 from baton import keys
 from baton.ai.cost import CostEstimate, estimate_cost
+from baton.approvals import Approval
 from baton.audit import digest
 from baton.catalog import Catalog
 from baton.clock import expires_at_for, now_iso
@@ -65,7 +65,15 @@ class RunStarter:
         self._store = store
         self._executions = executions
 
-    def start(self, workflow_name: str, raw_input: Any, caller: str, idempotency_key: str | None = None) -> StartedRun:
+    def start(
+        self,
+        workflow_name: str,
+        raw_input: Any,
+        caller: str,
+        idempotency_key: str | None = None,
+        *,
+        source_identity: str | None = None,
+    ) -> StartedRun:
         workflow = self._catalog.workflows.get(workflow_name)
         if workflow is None:
             raise InvalidRunInput(f"unknown workflow {workflow_name!r}", ["workflow"])
@@ -81,9 +89,10 @@ class RunStarter:
             workflow=workflow.name,
             input=validated,
             caller=caller,
+            caller_source_identity=source_identity,
             idempotency_key=idempotency_key,
             requested_at=now_iso(),
-            expires_at=expires_at_for(workflow.run_retention_days, time.time()),
+            expires_at=expires_at_for(workflow.run_retention_days),
         )
         idempotency = None if idempotency_key is None else (idempotency_key, digest(validated))
         run_id = self._store.put_start(request, idempotency)
@@ -120,6 +129,8 @@ class RunRecord(BaseModel):
     model_usage: ModelUsage = Field(default_factory=ModelUsage)
     model_usage_by_model: dict[str, ModelUsage] = Field(default_factory=dict)
     model_cost: CostEstimate | None = None
+    # the approvals the run waits for (the run record's copies: binding and state, no arguments)
+    approvals: list[Approval] = Field(default_factory=list)
 
 
 def read_run(store: StateStore, run_id: str, with_audit: bool = True) -> RunRecord:
@@ -162,4 +173,5 @@ def read_run(store: StateStore, run_id: str, with_audit: bool = True) -> RunReco
         model_usage=meta.model_usage,
         model_usage_by_model=meta.model_usage_by_model,
         model_cost=estimate_cost(meta.model_usage_by_model) if meta.model_usage.calls else None,
+        approvals=meta.approvals,
     )

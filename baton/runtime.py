@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from baton.agent_runner import AgentRunner
+    from baton.approvals import ApprovalDesk, Notifier
     from baton.archive import AuditArchiver
     from baton.aws import AwsClients
-    from baton.catalog import Catalog
+    from baton.catalog import Catalog, WorkflowSpec
     from baton.http import HttpRequest, HttpResponse, HttpTransport, PinnedTransport
     from baton.orchestrator import Orchestrator
     from baton.runs import RunStarter
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 def build_orchestrator(env: Mapping[str, str], clients: AwsClients) -> Orchestrator:
     from baton.config import catalog_from_env
+    from baton.detection import detector_for
     from baton.orchestrator import Orchestrator
     from baton.planner import PlannerServices, load_planner
     from baton.settings import Settings, SettingsError
@@ -51,7 +53,26 @@ def build_orchestrator(env: Mapping[str, str], clients: AwsClients) -> Orchestra
         agent_functions=settings.agent_functions,
         signer=KmsHeadSigner(clients.client("kms"), settings.audit_key),
         services=services,
+        # a guardrail detector's client is made at its first scan, like a model planner's
+        detector=detector_for(workflow.injection_detector, lambda: clients.client("bedrock-runtime")),
+        notifier=_notifier(workflow, settings.resources, clients),
     )
+
+
+def _notifier(workflow: WorkflowSpec, resources: Mapping[str, str], clients: AwsClients) -> Notifier:
+    """What tells the workflow's approvers: its declared queue or topic (a client made at the first message)."""
+    from baton.approvals import Notifier
+    from baton.catalog import ResourceKind
+    from baton.settings import SettingsError
+
+    target = workflow.approvals.notify if workflow.approvals is not None else None
+    if target is None:
+        return Notifier(None, None)
+    if target.name not in resources:
+        raise SettingsError(f"the orchestrator needs the physical id of {target.name!r} in BATON_RESOURCES")
+    if target.kind is ResourceKind.QUEUE:
+        return Notifier("queue", resources[target.name], lambda: clients.client("sqs"))
+    return Notifier("topic", resources[target.name], lambda: clients.client("sns"))
 
 
 def build_agent_runner(
@@ -111,9 +132,11 @@ class ApiServices:
     catalog: Catalog
     starter: RunStarter
     store: DynamoStateStore
+    desk: ApprovalDesk | None = None  # decides approvals (baton.approvals)
 
 
 def build_api(env: Mapping[str, str], clients: AwsClients) -> ApiServices:
+    from baton.approvals import ApprovalDesk
     from baton.config import catalog_from_env
     from baton.runs import ExecutionStarter, RunStarter
     from baton.settings import Settings
@@ -123,7 +146,8 @@ def build_api(env: Mapping[str, str], clients: AwsClients) -> ApiServices:
     catalog = catalog_from_env(env)
     store = DynamoStateStore(clients.client("dynamodb"), settings.state_table)
     executions = ExecutionStarter(clients.client("stepfunctions"), settings.state_machines)
-    return ApiServices(catalog, RunStarter(catalog, store, executions), store)
+    desk = ApprovalDesk(store, clients.client("stepfunctions"))
+    return ApiServices(catalog, RunStarter(catalog, store, executions), store, desk)
 
 
 def build_archiver(env: Mapping[str, str], clients: AwsClients) -> AuditArchiver:

@@ -13,10 +13,12 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
+from pydantic import TypeAdapter
 
 from baton import keys
+from baton.approvals import Approval, ApprovalState, TaskToken
 from baton.audit import AuditRecord, canonical_json
-from baton.models import ContextEntry, RunStatus, TaskInput, TaskOutcome
+from baton.models import ContextEntry, PriorCall, RunStatus, TaskInput, TaskOutcome
 from baton.store import (
     MAX_VALUE_BYTES,
     Commit,
@@ -80,6 +82,24 @@ def _audit_item(record: AuditRecord, signature: str | None) -> dict[str, Any]:
     return _item(keys.run_pk(record.run_id), keys.audit_sk(record.seq), None, **attributes)
 
 
+def _approval_item(approval: Approval, expires_at: int) -> dict[str, Any]:
+    return _item(
+        keys.approval_pk(approval.run_id),
+        approval.approval_id,
+        expires_at,
+        approval_json=approval.model_dump_json(),
+        state=approval.state.value,
+    )
+
+
+_PRIOR_CALLS = TypeAdapter(list[PriorCall])
+
+
+def _ledger_item(run_id: str, tool: str, calls: list[PriorCall], expires_at: int) -> dict[str, Any]:
+    calls_json = _PRIOR_CALLS.dump_json(calls).decode()
+    return _item(keys.run_pk(run_id), keys.calls_sk(tool), expires_at, calls_json=calls_json)
+
+
 def commit_items(commit: Commit) -> list[dict[str, Any]]:
     """The items of a commit, other than the run record; the last audit record carries the head's signature."""
     meta = commit.meta
@@ -110,6 +130,8 @@ def commit_items(commit: Commit) -> list[dict[str, Any]]:
         )
         for index, task in commit.tasks.items()
     ]
+    items += [_ledger_item(meta.run_id, tool, calls, meta.expires_at) for tool, calls in commit.ledgers.items()]
+    items += [_approval_item(approval, meta.expires_at) for approval in commit.approvals]
     last = len(commit.audit) - 1
     signature = meta.audit_signature
     items += [_audit_item(record, signature if i == last else None) for i, record in enumerate(commit.audit)]
@@ -202,14 +224,29 @@ class DynamoStateStore:
                 "ExpressionAttributeValues": {":expected": _serializer.serialize(commit.expected_version)},
             }
         put_meta = {"Put": {"TableName": self._table, "Item": _meta_item(meta), **condition}}
+        # an approval expires only if the API has not decided it meanwhile: in the transaction, conditionally
+        still_pending = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": _approval_item(approval, meta.expires_at),
+                    "ConditionExpression": "#state = :pending",
+                    "ExpressionAttributeNames": {"#state": "state"},
+                    "ExpressionAttributeValues": {":pending": {"S": ApprovalState.PENDING.value}},
+                }
+            }
+            for approval in commit.expired
+        ]
         items = commit_items(commit)
         # Items beyond one transaction are immutable records keyed past the committed head, so writing them
         # first is safe: until the run record commits, nothing reads them, and a retry overwrites them.
-        room = _TRANSACTION_ITEMS - 1
+        room = _TRANSACTION_ITEMS - 1 - len(still_pending)
         overflow, last = (items[:-room], items[-room:]) if len(items) > room else ([], items)
         for start in range(0, len(overflow), 25):
             self._batch_put(overflow[start : start + 25])
-        self._transact([put_meta] + [{"Put": {"TableName": self._table, "Item": item}} for item in last])
+        self._transact(
+            [put_meta, *still_pending] + [{"Put": {"TableName": self._table, "Item": item}} for item in last]
+        )
 
     # ------------------------------------------------------------ reads
 
@@ -265,6 +302,48 @@ class DynamoStateStore:
             if "LastEvaluatedKey" not in response:
                 return run_ids
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    # ------------------------------------------------------------ approvals
+
+    def load_task(self, run_id: str, stage: int, index: int) -> TaskInput | None:
+        item = self._get(keys.task_pk(run_id), keys.task_sk(stage, index))
+        return None if item is None else TaskInput.model_validate_json(item["task_json"])
+
+    def load_approval(self, run_id: str, approval_id: str) -> Approval | None:
+        item = self._get(keys.approval_pk(run_id), approval_id)
+        return None if item is None else Approval.model_validate_json(item["approval_json"])
+
+    def load_approvals(self, run_id: str, approval_ids: list[str]) -> list[Approval]:
+        return [a for a in (self.load_approval(run_id, i) for i in approval_ids) if a is not None]
+
+    def decide_approval(self, approval: Approval, expires_at: int) -> None:
+        try:
+            self._ddb.put_item(
+                TableName=self._table,
+                Item=_approval_item(approval, expires_at),
+                ConditionExpression="#state = :pending",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={":pending": {"S": ApprovalState.PENDING.value}},
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise ConcurrentUpdate(f"approval {approval.approval_id} is no longer pending") from None
+            raise
+
+    def load_task_token(self, run_id: str) -> TaskToken | None:
+        item = self._get(keys.approval_pk(run_id), keys.TOKEN_SK)
+        return None if item is None else TaskToken.model_validate_json(item["token_json"])
+
+    def put_task_token(self, token: TaskToken, expires_at: int) -> None:
+        item = _item(keys.approval_pk(token.run_id), keys.TOKEN_SK, expires_at, token_json=token.model_dump_json())
+        self._ddb.put_item(TableName=self._table, Item=item)
+
+    def load_calls(self, run_id: str, tool: str) -> list[PriorCall]:
+        item = self._get(keys.run_pk(run_id), keys.calls_sk(tool))
+        return [] if item is None else _PRIOR_CALLS.validate_json(item["calls_json"])
+
+    def load_journal(self, run_id: str) -> list[RecordedAttempt]:
+        return [_attempt(item) for item in self._query(keys.journal_pk(run_id), "")]
 
     # ------------------------------------------------------------ DynamoDB
 

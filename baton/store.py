@@ -11,16 +11,21 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from baton.approvals import Approval, TaskToken
 from baton.audit import AuditRecord
-from baton.models import ContextEntry, ModelUsage, PlanResponse, RunStatus, TaskInput, TaskOutcome
+from baton.models import ContextEntry, ModelUsage, PlanResponse, PriorCall, RunStatus, TaskInput, TaskOutcome
 
 # Version of what a run stores (on its run record; a run keeps the version it started with):
 # 2: run ids carry their workflow, the API writes a start request and the orchestrator creates the run, the
 #    state machine records the journal, heads are signed.
 # 3: each step also writes LATEST#<key>, so a stage reads only what its planner looks at (baton.reader).
+# 4: human approval: the run record lists the approvals of the current wait, APPROVAL#<run_id> holds each approval
+#    and the wait's task token, and RUN#<run_id> CALLS#<tool> the run's successful calls of each state-changing tool
+#    an agent under policies may call (TaskInput.prior_calls). A version 3 run has no CALLS# items: its prior calls
+#    are read from its journal instead.
 # Fields added with a default that is exact for every run stored before them (the run record's model usage: no
 # model could be called before) change nothing a reader must branch on, so they need no new version.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # DynamoDB items are limited to 400 KB; leave room for keys and attributes
 MAX_VALUE_BYTES = 300_000
 
@@ -53,6 +58,8 @@ class StartRequest(_Record):
     workflow: str
     input: dict[str, JsonValue]
     caller: str  # the IAM principal that asked (normalised: a role, not one of its sessions)
+    # the caller's source identity (sts:SourceIdentity), when its request carried one
+    caller_source_identity: str | None = None
     idempotency_key: str | None = None
     requested_at: str
     expires_at: int
@@ -90,6 +97,10 @@ class RunMeta(_Record):
     model_usage_by_model: dict[str, ModelUsage] = Field(default_factory=dict)
     # the current stage's stated reason (its planner's), copied into each of its steps when it is folded
     stage_reason: str = ""
+    # the starter's source identity (compared with an approver's, see baton.approvals)
+    caller_source_identity: str | None = None
+    # the approvals the run waits for (empty: it waits for none): the orchestrator's copy of each binding and state
+    approvals: list[Approval] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -127,6 +138,12 @@ class Commit:
     steps: list[TaskOutcome] = field(default_factory=list)
     tasks: dict[int, TaskInput] = field(default_factory=dict)  # the new stage's tasks, by index
     audit: list[AuditRecord] = field(default_factory=list)
+    # approval items written as they are (created, or settled: consumed, void) ...
+    approvals: list[Approval] = field(default_factory=list)
+    # ... and written only if still pending (the orchestrator expiring one races the API deciding it)
+    expired: list[Approval] = field(default_factory=list)
+    # the run's successful calls of each counted tool, in full (CALLS#<tool>)
+    ledgers: dict[str, list[PriorCall]] = field(default_factory=dict)
 
 
 class StateStore(Protocol):
@@ -162,4 +179,28 @@ class StateStore(Protocol):
 
     def open_runs(self, workflow: str, deadline_before: int) -> list[str]:
         """Running runs of an Express workflow whose deadline has passed."""
+        ...
+
+    # ------------------------------------------------------------ approvals (schema version 4 on)
+
+    def load_task(self, run_id: str, stage: int, index: int) -> TaskInput | None: ...
+
+    def load_approval(self, run_id: str, approval_id: str) -> Approval | None: ...
+
+    def load_approvals(self, run_id: str, approval_ids: list[str]) -> list[Approval]: ...
+
+    def decide_approval(self, approval: Approval, expires_at: int) -> None:
+        """Record a decision on an approval that is still pending; ConcurrentUpdate if it is not (any more)."""
+        ...
+
+    def load_task_token(self, run_id: str) -> TaskToken | None: ...
+
+    def put_task_token(self, token: TaskToken, expires_at: int) -> None: ...
+
+    def load_calls(self, run_id: str, tool: str) -> list[PriorCall]:
+        """The run's successful calls of a counted tool so far (CALLS#<tool>)."""
+        ...
+
+    def load_journal(self, run_id: str) -> list[RecordedAttempt]:
+        """Every journal item of the run (what a version 3 run's prior calls are read from)."""
         ...

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -17,9 +17,20 @@ from baton.aws import AwsClients
 from baton.catalog import AgentSpec, Catalog, SideEffect, ToolSpec, resolve
 from baton.clock import now_iso
 from baton.http import EgressDenied, HttpClient, HttpTransport
-from baton.models import CallOutcome, ToolCallRecord, invalid_fields
+from baton.models import (
+    ApprovalGrant,
+    CallOutcome,
+    PendingCall,
+    PriorCall,
+    ToolCallRecord,
+    arguments_sha256,
+    invalid_fields,
+)
 from baton.redaction import REDACTOR
 from baton.secrets import SecretsBroker
+
+if TYPE_CHECKING:
+    from baton.policy import PolicyDecision, PolicyEngine
 
 
 class AgentError(Exception):
@@ -40,6 +51,15 @@ class ToolDenied(AgentError):
 
 class ToolArgumentsInvalid(AgentError):
     """Arguments that fail the tool's model; the tool never ran."""
+
+
+class ApprovalRequired(AgentError):
+    """A tool-call policy holds this exact call for a person: nothing of it ran. The attempt reports
+    NEEDS_APPROVAL with the pending call (not a failure, never retried)."""
+
+    def __init__(self, pending: PendingCall) -> None:
+        super().__init__(f"tool {pending.tool!r} needs a person's approval: {pending.reason}")
+        self.pending = pending
 
 
 class RetryableToolError(Exception):
@@ -85,8 +105,11 @@ class ToolContext:
             raise ToolDenied(f"tool {self.tool.name!r} did not declare secret {name!r}")
         return self._secrets.get(name)
 
-    def http(self) -> HttpClient:
-        return HttpClient(self.tool.egress, self._http_transport, follow_redirects=self.tool.follow_redirects)
+    def http(self, timeout_seconds: float = 5.0) -> HttpClient:
+        """An HTTP client limited to the tool's egress; each request (redirect hops included) within the timeout."""
+        return HttpClient(
+            self.tool.egress, self._http_transport, timeout_seconds, follow_redirects=self.tool.follow_redirects
+        )
 
 
 class ToolBox:
@@ -96,6 +119,10 @@ class ToolBox:
     call's outcome (an error message can carry the remote party's words as well as a result can). An
     irreversible tool then refuses to run, as it does when the task's inputs are untrusted, unless the tool
     declares why untrusted arguments are safe for it (`untrusted_arguments_allowed`).
+
+    Policies: an agent under tool-call policies (`policies`, baton.policy) has each call that passed those checks
+    put to them: deny raises ToolDenied; approval runs the call only with an unexpired grant for this agent, tool
+    and exact validated arguments (each grant used once), else raises ApprovalRequired and holds every later call.
     """
 
     def __init__(
@@ -105,15 +132,29 @@ class ToolBox:
         make_context: Callable[[ToolSpec], ToolContext],
         inputs_trusted: bool,
         max_calls: int = 50,
+        *,
+        policies: PolicyEngine | None = None,
+        grants: Sequence[ApprovalGrant] = (),
+        prior_calls: Sequence[PriorCall] = (),
+        flagged: bool = False,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._agent = agent
         self._catalog = catalog
         self._make_context = make_context
         self._inputs_trusted = inputs_trusted
         self._max_calls = max_calls
+        self._policies = policies
+        self._grants = [g for g in grants if g.agent == agent.name]
+        self._prior_calls = tuple(prior_calls)
+        self._flagged = flagged
+        self._clock = clock
+        self._used_grants: set[str] = set()
         self.records: list[ToolCallRecord] = []
         self.denied = False
         self.tainted = False
+        # the call a policy held for a person: the task ends with it, and no later call runs
+        self.pending: PendingCall | None = None
 
     @property
     def output_trusted(self) -> bool:
@@ -122,6 +163,9 @@ class ToolBox:
     def call(self, tool_name: str, **arguments: Any) -> Any:
         started = time.perf_counter()
         at = now_iso()
+
+        decision: PolicyDecision | None = None
+        grant_id: str | None = None
 
         def record(outcome: CallOutcome, args: dict[str, Any], detail: str = "") -> None:
             safe_args = REDACTOR.redact_json(json.loads(json.dumps(args, default=str)))
@@ -133,14 +177,20 @@ class ToolBox:
                     duration_ms=round((time.perf_counter() - started) * 1000, 2),
                     arguments=safe_args,
                     detail=REDACTOR.redact(detail)[:500],
+                    policy_effect=None if decision is None else decision.effect,
+                    policy_ids=[] if decision is None else decision.policy_ids,
+                    policy_log_only=decision is not None and decision.log_only,
+                    grant_id=grant_id,
                 )
             )
 
-        def deny(reason: str) -> ToolDenied:
+        def deny(reason: str, args: dict[str, Any] | None = None) -> ToolDenied:
             self.denied = True
-            record("denied", {"keys": sorted(arguments)}, reason)
+            record("denied", {"keys": sorted(arguments)} if args is None else args, reason)
             return ToolDenied(reason)
 
+        if self.pending is not None:  # a held call ends the task: nothing after it runs
+            raise ApprovalRequired(self.pending)
         if tool_name not in self._agent.tools or tool_name not in self._catalog.tools:
             raise deny(f"agent {self._agent.name!r} may not call tool {tool_name!r}")
         if len(self.records) >= self._max_calls:
@@ -153,11 +203,16 @@ class ToolBox:
             record("invalid_arguments", {"keys": sorted(arguments)}, f"invalid: {fields}")
             raise ToolArgumentsInvalid(f"tool {tool_name!r} rejected its arguments: {fields}") from None
         dumped = args.model_dump(mode="json")
-        if spec.side_effect is SideEffect.IRREVERSIBLE and spec.untrusted_arguments_allowed is None:
-            if not self._inputs_trusted:
-                raise deny(f"irreversible tool {tool_name!r} refuses arguments derived from untrusted input")
-            if self.tainted:
-                raise deny(f"irreversible tool {tool_name!r} refuses to run after this task read untrusted data")
+        refusal = self._taint_refusal(spec)
+        if refusal is not None:
+            raise deny(refusal)
+        if self._policies is not None:
+            decision, refusal, grant_id = self._authorize(self._policies, spec, dumped)
+            if refusal is not None:
+                raise deny(refusal, dumped)
+            if self.pending is not None:
+                record("needs_approval", dumped, decision.reason)
+                raise ApprovalRequired(self.pending)
         implementation: Callable[[BaseModel, ToolContext], Any] = resolve(spec.implementation)
         if not spec.output_trusted:
             self.tainted = True  # from the call on, whatever its outcome
@@ -167,8 +222,67 @@ class ToolBox:
             self.denied = True
             record("denied", dumped, str(error))
             raise
-        except Exception as error:
-            record("error", dumped, f"{type(error).__name__}: {error}")
+        except Exception as error:  # arguments only the tool can check (an MCP tool's pinned schema) fail as such
+            outcome: CallOutcome = "invalid_arguments" if isinstance(error, ToolArgumentsInvalid) else "error"
+            record(outcome, dumped, f"{type(error).__name__}: {error}")
             raise
         record("ok", dumped)
         return result
+
+    def _taint_refusal(self, spec: ToolSpec) -> str | None:
+        """Why an irreversible tool refuses this call's (possibly untrusted) arguments, if it does."""
+        if spec.side_effect is not SideEffect.IRREVERSIBLE or spec.untrusted_arguments_allowed is not None:
+            return None
+        if not self._inputs_trusted:
+            return f"irreversible tool {spec.name!r} refuses arguments derived from untrusted input"
+        if self.tainted:
+            return f"irreversible tool {spec.name!r} refuses to run after this task read untrusted data"
+        return None
+
+    def _authorize(
+        self, policies: PolicyEngine, spec: ToolSpec, dumped: dict[str, Any]
+    ) -> tuple[PolicyDecision, str | None, str | None]:
+        """The policies' decision, why they refuse the call (None: they do not), and the grant it uses; a call held
+        for a person without a matching grant becomes the toolbox's pending call."""
+        from baton.policy import CallContext
+
+        context = CallContext(
+            inputs_untrusted=not self._inputs_trusted,
+            read_untrusted=self.tainted,
+            flagged=self._flagged,
+            prior_calls=self._prior_calls,
+        )
+        decision = policies.decide(spec, dumped, context)
+        if decision.denies:
+            ids = ", ".join(decision.policy_ids) or "none permits it"
+            return decision, f"policy denies tool {spec.name!r}: {decision.reason} ({ids})", None
+        if not decision.holds:
+            return decision, None, None
+        grant = self._grant(spec.name, dumped)
+        if grant is not None:
+            return decision, None, grant.grant_id
+        self.pending = PendingCall(
+            agent=self._agent.name,
+            tool=spec.name,
+            arguments_sha256=arguments_sha256(spec.name, dumped),
+            arguments=REDACTOR.redact_json(dumped),
+            policy_ids=decision.policy_ids,
+            reason=REDACTOR.redact(decision.reason)[:300],
+            expires_in_seconds=decision.expires_in_seconds,
+        )
+        return decision, None, None
+
+    def _grant(self, tool_name: str, dumped: dict[str, Any]) -> ApprovalGrant | None:
+        """An unexpired, unused grant for exactly this call (agent, tool, hash of the validated arguments); used."""
+        digest = arguments_sha256(tool_name, dumped)
+        now = self._clock()
+        for grant in self._grants:
+            if (
+                grant.tool == tool_name
+                and grant.arguments_sha256 == digest
+                and grant.expires_at > now
+                and grant.grant_id not in self._used_grants
+            ):
+                self._used_grants.add(grant.grant_id)
+                return grant
+        return None

@@ -26,7 +26,19 @@ from typing import Any
 from baton.observability import logs_to
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("imports", "init", "assets", "cost", "models", "growth", "langgraph", "scale", "speed", "suite")
+SECTIONS = (
+    "imports",
+    "init",
+    "assets",
+    "cost",
+    "models",
+    "detector",
+    "growth",
+    "langgraph",
+    "scale",
+    "speed",
+    "suite",
+)
 
 
 def goal(
@@ -133,6 +145,7 @@ def langgraph_growth(bench_python: str | None, lengths: list[int]) -> dict[str, 
 def run_sections(args: argparse.Namespace) -> dict[str, Any]:
     from benchmarks.coldstart import bench_assets, bench_imports, bench_init
     from benchmarks.cost import bench_cost
+    from benchmarks.detector import bench_detector
     from benchmarks.growth import LENGTHS, SCALE_TASKS, bench_growth, bench_scale
     from benchmarks.models import bench_models
     from benchmarks.speed import bench_baton_run, bench_test_suite
@@ -148,6 +161,7 @@ def run_sections(args: argparse.Namespace) -> dict[str, Any]:
         "assets": bench_assets,
         "cost": bench_cost,
         "models": bench_models,
+        "detector": bench_detector,
         "growth": lambda: bench_growth(lengths),
         "langgraph": lambda: langgraph_growth(bench_python, list(lengths)),
         "scale": lambda: bench_scale(tasks),
@@ -282,6 +296,11 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:  # noqa: 
                     _goal(express["total"] < 0.10),
                 )
             )
+    detector = results.get("detector", {})
+    if _na(detector):
+        rows.append(("injection detector", _na(detector) or "", "", ""))
+    elif detector:
+        rows.extend(section_rows(detector))
     models = results.get("models", {})
     if _na(models):
         rows.append(("model calls per run", _na(models) or "", "", ""))

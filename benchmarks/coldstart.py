@@ -278,13 +278,15 @@ def bench_init() -> dict[str, Any]:
 # ---------------------------------------------------------------- asset size
 
 
-def _lambda_wheels() -> Path | dict[str, str]:
-    """The Lambda lock's distributions, as the asset installs them (aarch64 cp313 wheels, no bytecode)."""
-    from baton.bundle import lambda_lock
+def _lambda_wheels(policy_engine: bool = False) -> Path | dict[str, str]:
+    """The Lambda lock's distributions, as the asset installs them (aarch64 cp313 wheels, no bytecode); with
+    `policy_engine`, the policy lock's (the Cedar engine an agent under tool-call policies ships besides)."""
+    from baton.bundle import lambda_lock, policy_lock
 
-    lock = lambda_lock()
-    target = ROOT / "build" / "bench-assets" / "deps"
-    stamp = target.parent / "deps.lock-sha256"
+    lock = policy_lock() if policy_engine else lambda_lock()
+    name = "policy-deps" if policy_engine else "deps"
+    target = ROOT / "build" / "bench-assets" / name
+    stamp = target.parent / f"{name}.lock-sha256"
     digest = hashlib.sha256(lock.read_bytes()).hexdigest()
     if target.exists() and stamp.exists() and stamp.read_text() == digest:
         return target
@@ -339,4 +341,23 @@ def bench_assets() -> dict[str, Any]:
                 "its third-party packages alone",
             )
         )
+    # an agent under tool-call policies ships the Cedar engine too (baton.bundle.POLICY_DISTRIBUTIONS): over the goal
+    engine = _lambda_wheels(policy_engine=True)
+    if isinstance(engine, dict):
+        result["agent_with_policies"] = engine
+        return result
+    engine_files = [(p, p.relative_to(engine).as_posix()) for p in sorted(engine.rglob("*")) if p.is_file()]
+    sources = [(path, name.as_posix()) for path, name in source_files("agent", catalog)]
+    unzipped, zipped = _zip(deps + engine_files + sources)
+    result["agent_with_policies"] = {"unzipped_mb": round(unzipped, 2), "zipped_mb": round(zipped, 2)}
+    result["goals"].append(
+        goal(
+            f"asset agent under policies (unzipped; zipped {zipped:.1f} MB)",
+            unzipped,
+            ASSET_LIMIT_MB,
+            "MB",
+            deps_unzipped,
+            "its third-party packages without the policy engine",
+        )
+    )
     return result

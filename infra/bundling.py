@@ -4,7 +4,9 @@ The dependencies are the hashed lock `baton/infra/lambda-requirements.txt` (`mak
 the versions the dev lock pins), installed with --require-hashes --no-deps once per synth machine into a cache
 keyed by the lock and the target platform (.baton/lambda-deps/<key> in the app's directory), then copied into each
 function's asset with the sources `baton.bundle` lists for it: the installed baton package and the app's own
-packages.
+packages. The function of an agent under tool-call policies also gets the policy engine, from its own hashed lock
+(`baton/infra/lambda-policy-requirements.txt`), and the function of an agent with an MCP tool the MCP SDK (from
+`baton/infra/lambda-mcp-requirements.txt`), each installed and cached the same way.
 
 pip runs apart from this machine's pip settings: --isolated, PIP_CONFIG_FILE=os.devnull, and an environment built
 here (PATH, HOME, temporary directory, locale and proxy variables only: no PIP_* variable leaks in). The index is
@@ -33,7 +35,7 @@ from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 from constructs import Node
 
-from baton.bundle import PLATFORM, PYTHON_VERSION, lambda_lock, source_files
+from baton.bundle import PLATFORM, PYTHON_VERSION, lambda_lock, mcp_lock, policy_lock, source_files
 from baton.catalog import Catalog
 from baton.config import AppConfig, load_app, parse_catalog_paths
 
@@ -101,7 +103,7 @@ def pip_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def pip_command(target: Path, source: PackageSource) -> list[str]:
+def pip_command(target: Path, source: PackageSource, lock: Path | None = None) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -125,26 +127,26 @@ def pip_command(target: Path, source: PackageSource) -> list[str]:
         str(target),
         *source.pip_arguments(),
         "--requirement",
-        str(lambda_lock()),
+        str(lock or lambda_lock()),
     ]
 
 
-def dependencies_key() -> str:
+def dependencies_key(lock: Path | None = None) -> str:
     """What the installed dependencies depend on: the lock (hashes included) and the target platform."""
-    digest = hashlib.sha256("\n".join([PLATFORM, PYTHON_VERSION, lambda_lock().read_text()]).encode())
+    digest = hashlib.sha256("\n".join([PLATFORM, PYTHON_VERSION, (lock or lambda_lock()).read_text()]).encode())
     return digest.hexdigest()[:16]
 
 
-def dependencies_dir(source: PackageSource | None = None) -> Path:
+def dependencies_dir(source: PackageSource | None = None, lock: Path | None = None) -> Path:
     """The shared, cached dependency directory (pip runs at most once per lock; every wheel is hash-checked)."""
-    key = dependencies_key()
+    key = dependencies_key(lock)
     cache = CACHE_DIR.resolve()
     target = cache / key
     if (target / ".complete").exists():
         return target
     cache.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f"{key}-", dir=cache))
-    command = pip_command(staging, source or PackageSource())
+    command = pip_command(staging, source or PackageSource(), lock)
     subprocess.run(command, check=True, env=pip_environment())  # noqa: S603 - fixed argv, no shell
     (staging / ".complete").touch()
     try:
@@ -168,9 +170,14 @@ def copy_sources(kind: str, catalog_source: str, output_dir: Path) -> None:
         shutil.copy2(path, destination)
 
 
-def asset_hash(kind: str, catalog_source: str) -> str:
+def extra_locks(policy_engine: bool = False, mcp_client: bool = False) -> list[Path]:
+    """The locks a function installs beyond the Lambda lock: the policy engine's, the MCP SDK's."""
+    return [*([policy_lock()] if policy_engine else []), *([mcp_lock()] if mcp_client else [])]
+
+
+def asset_hash(kind: str, catalog_source: str, policy_engine: bool = False, mcp_client: bool = False) -> str:
     digest = hashlib.sha256()
-    for line in [kind, dependencies_key()]:
+    for line in [kind, dependencies_key(), *map(dependencies_key, extra_locks(policy_engine, mcp_client))]:
         digest.update(line.encode() + b"\n")
     for path, target in source_files(kind, _catalog(catalog_source)):
         digest.update(target.as_posix().encode() + b"\0")
@@ -182,17 +189,28 @@ def asset_hash(kind: str, catalog_source: str) -> str:
 class LocalPipBundling:
     """Bundles a function's asset on this machine: cached dependencies (unless `source` is None) and its sources."""
 
-    def __init__(self, kind: str, catalog_source: str, source: PackageSource | None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        catalog_source: str,
+        source: PackageSource | None,
+        policy_engine: bool = False,
+        mcp_client: bool = False,
+    ) -> None:
         self.kind = kind
         self.catalog_source = catalog_source
         self.source = source
+        self.policy_engine = policy_engine
+        self.mcp_client = mcp_client
 
     def try_bundle(self, output_dir: str, *args: Any, **options: Any) -> bool:
         del args, options  # the Docker options do not apply to local bundling
         output = Path(output_dir)
         if self.source is not None:
-            dependencies = dependencies_dir(self.source)
-            shutil.copytree(dependencies, output, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".complete"))
+            locks = [lambda_lock(), *extra_locks(self.policy_engine, self.mcp_client)]
+            for lock in locks:
+                dependencies = dependencies_dir(self.source, lock)
+                shutil.copytree(dependencies, output, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".complete"))
         copy_sources(self.kind, self.catalog_source, output)
         return True
 
@@ -204,9 +222,11 @@ class FunctionCode:
     bundle: bool = True
     source: PackageSource = field(default_factory=PackageSource)
 
-    def for_function(self, kind: str, catalog_source: str) -> lambda_.Code:
+    def for_function(
+        self, kind: str, catalog_source: str, *, policy_engine: bool = False, mcp_client: bool = False
+    ) -> lambda_.Code:
         handler_dir = Path(__file__).parent.parent / "functions" / kind
-        digest = asset_hash(kind, catalog_source)
+        digest = asset_hash(kind, catalog_source, policy_engine, mcp_client)
         # bundle=False: the sources alone, still staged by CDK under its output directory (nothing left in /tmp)
         return lambda_.Code.from_asset(
             str(handler_dir),
@@ -215,6 +235,12 @@ class FunctionCode:
             bundling=BundlingOptions(
                 # required by the API, never pulled: local bundling always succeeds or raises
                 image=DockerImage.from_registry("public.ecr.aws/sam/build-python3.13"),
-                local=LocalPipBundling(kind, catalog_source, self.source if self.bundle else None),
+                local=LocalPipBundling(
+                    kind,
+                    catalog_source,
+                    self.source if self.bundle else None,
+                    policy_engine=policy_engine,
+                    mcp_client=mcp_client,
+                ),
             ),
         )

@@ -259,8 +259,8 @@ class Conversation:
             return self._refused(name, use["toolUseId"], arguments, "the argument name 'tool_name' is reserved")
         try:
             result = toolbox.call(name, **arguments)
-        except Exception as error:  # every failure of the call is the model's to see, a denial excepted
-            if toolbox.denied:
+        except Exception as error:  # every failure of the call is the model's to see, a denial or a hold excepted
+            if toolbox.denied or toolbox.pending is not None:
                 raise
             text = REDACTOR.redact(f"{type(error).__name__}: {error}")[:MAX_ERROR_CHARS]
             if self._agent.untrusted_output(name):

@@ -211,9 +211,10 @@ class ModelPlanner:
             elif self._workflow.planner_sees_untrusted == "fenced":
                 entry = run.entry(key)  # marks the view: this decision's params become untrusted
                 if entry is not None:
-                    fenced.append(data_block(key, entry.source, entry.value))
+                    fenced.append(data_block(key, entry.source, entry.value, flagged=entry.flagged))
             else:
-                shapes.append({"key": key, "source": shape.source, "type": shape.type, "bytes": shape.bytes})
+                shown = {"key": key, "source": shape.source, "type": shape.type, "bytes": shape.bytes}
+                shapes.append(shown | ({"flagged": True} if shape.flagged else {}))
         lines.append("Trusted values of the run (JSON):")
         lines.append(_cut(json.dumps(trusted, ensure_ascii=False, sort_keys=True), MAX_SHOWN_CHARS * 4))
         if fenced:
@@ -305,11 +306,13 @@ class ModelPlanner:
 # ---------------------------------------------------------------- helpers
 
 
-def data_block(key: str, source: str, value: JsonValue) -> str:
-    """An untrusted value, labelled and escaped so that nothing inside it can end its block or open another."""
+def data_block(key: str, source: str, value: JsonValue, *, flagged: bool = False) -> str:
+    """An untrusted value, labelled and escaped so that nothing inside it can end its block or open another;
+    `flagged`: an injection detector flagged it (said in the label: the model may route it to a person)."""
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+    mark = ' flagged="injection suspected"' if flagged else ""
     return (
-        f'<data key="{_attribute(key)}" source="{_attribute(source)}" trust="untrusted">\n'
+        f'<data key="{_attribute(key)}" source="{_attribute(source)}" trust="untrusted"{mark}>\n'
         f"{_escape(_cut(text, MAX_SHOWN_CHARS))}\n</data>"
     )
 

@@ -11,6 +11,13 @@ registered for it: by agent name, or "planner:<workflow>" for a workflow's plann
 Register doubles with `LocalEngine(models={...})` or `engine.use_model(name, double)`, at any time (a workflow's
 offline fixture may register its default; doubles given to the constructor win over a fixture's). A Converse
 call with no double registered fails with NoModelDouble, naming the caller.
+
+Human approval: a run that waits for people waits on moto's `.waitForTaskToken` as on AWS. `engine.decide(...)`
+takes a decision through the API's own path (POST /runs/{run_id}/approvals), by default as the workflow's first
+declared approver role (never the offline starter, LOCAL_CALLER); `engine.wait(..., on_approval=...)` asks a
+callback about each approval as it is asked for. Time can be moved instead of waited for: `engine.advance_clock`
+moves the process's clock (baton.clock) and ends the wait of a run whose approvals have all expired by then, as
+the wait state's timeout does on AWS at the earliest expiry.
 """
 
 from __future__ import annotations
@@ -28,7 +35,8 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from baton import keys
+from baton import clock, keys
+from baton.approvals import Approval, ApprovalState
 from baton.aws import AwsClients
 from baton.catalog import resolve
 from baton.config import AppConfig, app_config, load_app
@@ -85,6 +93,8 @@ class AwsCallDetail:
 
 
 CallHook = Callable[[AwsCallDetail], None]
+# asked about each approval a run waits for: ("approve" | "reject", reason), or None to leave it to someone else
+ApprovalCallback = Callable[[Approval], tuple[str, str] | None]
 
 
 class LocalEngine:
@@ -112,6 +122,7 @@ class LocalEngine:
         self._on_call = on_call
         self._saved_env: dict[str, str | None] = {}
         self._mock: Any = None
+        self._decided: set[str] = set()  # approvals wait() has asked its callback about
 
     # ------------------------------------------------------------ lifecycle
 
@@ -135,7 +146,7 @@ class LocalEngine:
                 state_table=STATE_TABLE, catalog=self.app.config.env_value, state_machines=self.state_machines
             )
             services = build_api(api.to_env(), self._recording_clients(API_FUNCTION))
-            self.starter, self.store = services.starter, services.store
+            self.starter, self.store, self.desk = services.starter, services.store, services.desk
             for workflow in self.catalog.workflows.values():
                 if workflow.offline_fixture:
                     self.fixtures[workflow.name] = resolve(workflow.offline_fixture)(self)
@@ -150,6 +161,7 @@ class LocalEngine:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         moto_patches.uninstall()
+        clock.reset()
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
@@ -214,11 +226,19 @@ class LocalEngine:
         run_id: str,
         timeout_seconds: float = 120,
         on_step: Callable[[TaskOutcome], None] | None = None,
+        on_approval: ApprovalCallback | None = None,
+        on_poll: Callable[[], None] | None = None,
     ) -> RunRecord:
-        """Poll until the run's execution ends; report each step as the orchestrator records it."""
+        """Poll until the run's execution ends; report each step as the orchestrator records it, and ask
+        `on_approval` about each approval the run waits for (its answer is taken as the declared approver's);
+        `on_poll` is called at each poll (the CLI serves its approval inbox there)."""
         seen: set[tuple[int, int]] = set()
 
         def report_steps() -> None:
+            if on_approval is not None:
+                self._ask(run_id, on_approval)
+            if on_poll is not None:
+                on_poll()
             if on_step is None:
                 return
             for outcome in sorted(self.store.load_history(run_id), key=lambda o: (o.stage, o.index)):
@@ -274,6 +294,77 @@ class LocalEngine:
 
     def run(self, workflow: str, run_input: Any, **wait_options: Any) -> RunRecord:
         return self.wait(self.start(workflow, run_input), **wait_options)
+
+    # ------------------------------------------------------------ human approval
+
+    def approver(self, workflow: str) -> str:
+        """The principal offline decisions are taken as: the workflow's first declared approver role."""
+        approvals = self.catalog.workflow(workflow).approvals
+        if approvals is None:
+            raise ValueError(f"workflow {workflow!r} declares no approvers")
+        return approvals.approver_roles[0]
+
+    def pending_approvals(self, run_id: str) -> list[Approval]:
+        """The approvals the run waits for that nobody decided yet (as approvers see them: with the arguments)."""
+        meta = self.store.find_meta(run_id)
+        if meta is None:
+            return []
+        held = self.store.load_approvals(run_id, [a.approval_id for a in meta.approvals])
+        return [a for a in held if a.state is ApprovalState.PENDING]
+
+    def decide(
+        self,
+        run_id: str,
+        decision: str = "approve",
+        reason: str = "",
+        *,
+        approval_id: str | None = None,
+        arguments_sha256: str | None = None,
+        approver: str | None = None,
+        source_identity: str | None = None,
+    ) -> tuple[int, dict[str, Any]]:
+        """POST /runs/{run_id}/approvals through the API's own handler: (status code, body)."""
+        from baton.api import handle_request
+
+        if approval_id is None and arguments_sha256 is None:
+            pending = self.pending_approvals(run_id)
+            if not pending:
+                return 409, {"error": f"run {run_id} waits for no approval"}
+            approval_id = pending[0].approval_id
+        body: dict[str, Any] = {"decision": decision, "reason": reason}
+        body |= {"approval_id": approval_id} if approval_id is not None else {"arguments_sha256": arguments_sha256}
+        identity: dict[str, Any] = {"userArn": approver or self.approver(keys.workflow_of(run_id))}
+        if source_identity is not None:
+            identity["sourceIdentity"] = source_identity
+        event = {
+            "httpMethod": "POST",
+            "resource": "/runs/{run_id}/approvals",
+            "pathParameters": {"run_id": run_id},
+            "requestContext": {"requestId": "local", "identity": identity},
+            "body": json.dumps(body),
+        }
+        response = handle_request(event, self.catalog, self.starter, self.store, self.desk)
+        return int(response["statusCode"]), json.loads(response["body"])
+
+    def advance_clock(self, seconds: float, run_id: str | None = None) -> None:
+        """Move the clock forward (no sleeping); with `run_id`, end that run's wait if its approvals have all been
+        decided or have expired by then (what the wait state's timeout does on AWS)."""
+        clock.advance(seconds)
+        if run_id is not None and self.desk is not None:
+            self.desk.resume_if_settled(run_id)
+
+    def _ask(self, run_id: str, on_approval: ApprovalCallback) -> None:
+        meta = self.store.find_meta(run_id)
+        if meta is None or not any(a.state is ApprovalState.PENDING for a in meta.approvals):
+            return
+        for approval in self.pending_approvals(run_id):
+            if approval.approval_id in self._decided:
+                continue
+            self._decided.add(approval.approval_id)
+            answer = on_approval(approval)
+            if answer is not None:
+                decision, reason = answer
+                self.decide(run_id, decision, reason, approval_id=approval.approval_id)
 
     def secret_value(self, name: str) -> str:
         """For fixtures that stand in for the other side of a secret (a fake provider checking its API key)."""

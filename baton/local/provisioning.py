@@ -14,7 +14,7 @@ from typing import Any
 
 from baton import keys
 from baton.aws import AwsClients
-from baton.catalog import ResourceKind, ResourceSpec
+from baton.catalog import ResourceKind, ResourceSpec, WorkflowSpec
 from baton.config import LoadedApp
 from baton.http import HttpTransport
 from baton.local import moto_patches
@@ -78,6 +78,12 @@ class Deployment:
     functions: dict[str, dict[str, str]] = field(default_factory=dict)  # function name -> environment
 
 
+def _notify_resource(workflow: WorkflowSpec, physical_ids: dict[str, str]) -> dict[str, str]:
+    """The queue or topic an orchestrator tells its workflow's approvers through, as CDK configures it."""
+    notify = workflow.approvals.notify if workflow.approvals is not None else None
+    return {} if notify is None else {notify.name: physical_ids[notify.name]}
+
+
 def _named(function: str, handler: moto_patches.Handler) -> moto_patches.Handler:
     """Every log line a function writes names it (`function_name`, the key Powertools sets on Lambda)."""
 
@@ -135,10 +141,13 @@ class Provisioner:
                 workflow=workflow.name,
                 agent_functions={a: agent_functions[a] for a in workflow.agents},
                 audit_key=deployment.audit_keys[workflow.name],
+                resources=_notify_resource(workflow, deployment.physical_ids),
             )
             name = orchestrator_function_name(workflow.name)
             arn = self._deploy(deployment, name, ORCHESTRATOR_HANDLER, role_arn, settings)
-            definition = render_definition({"OrchestratorFunctionArn": arn, "StateTableName": STATE_TABLE})
+            definition = render_definition(
+                {"OrchestratorFunctionArn": arn, "StateTableName": STATE_TABLE}, execution=workflow.execution
+            )
             deployment.state_machines[workflow.name] = sfn.create_state_machine(
                 name=f"baton-{workflow.name}",
                 definition=definition,

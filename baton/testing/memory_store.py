@@ -15,8 +15,9 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from baton.approvals import Approval, ApprovalState, TaskToken
 from baton.audit import canonical_json
-from baton.models import ContextEntry, RunStatus, TaskInput, TaskOutcome
+from baton.models import ContextEntry, PriorCall, RunStatus, TaskInput, TaskOutcome
 from baton.store import (
     Commit,
     ConcurrentUpdate,
@@ -57,6 +58,9 @@ class InMemoryStateStore:
         self.journal: dict[str, dict[tuple[int, int, int, str], RecordedAttempt]] = {}
         self.audit: dict[str, dict[int, str]] = {}
         self.signatures: dict[str, dict[int, str]] = {}
+        self.approvals: dict[str, dict[str, Approval]] = {}
+        self.tokens: dict[str, TaskToken] = {}
+        self.calls: dict[str, dict[str, list[PriorCall]]] = {}
         self.commits = 0
         # what the orchestrator read beyond a stage's snapshot, in order (to show what a stage reads)
         self.reads: list[str] = []
@@ -140,6 +144,13 @@ class InMemoryStateStore:
                 raise ConcurrentUpdate("the run exists")
             if commit.expected_version is not None and (current is None or current.version != commit.expected_version):
                 raise ConcurrentUpdate("the run changed while it was being updated")
+            approvals = self.approvals.setdefault(meta.run_id, {})
+            for approval in commit.expired:
+                held = approvals.get(approval.approval_id)
+                if held is None or held.state is not ApprovalState.PENDING:
+                    raise ConcurrentUpdate(f"approval {approval.approval_id} is no longer pending")
+            approvals.update({a.approval_id: a.model_copy(deep=True) for a in [*commit.approvals, *commit.expired]})
+            self.calls.setdefault(meta.run_id, {}).update({t: list(c) for t, c in commit.ledgers.items()})
             self.metas[meta.run_id] = meta.model_copy(deep=True)
             self.context.setdefault(meta.run_id, {}).update(commit.context)
             self.steps.setdefault(meta.run_id, {}).update({(s.stage, s.index): s for s in commit.steps})
@@ -164,6 +175,50 @@ class InMemoryStateStore:
                 and m.deadline is not None
                 and m.deadline < deadline_before
             )
+
+    # ------------------------------------------------------------ approvals
+
+    def load_task(self, run_id: str, stage: int, index: int) -> TaskInput | None:
+        with self._lock:
+            self.reads.append(f"TASK#{stage}#{index}")
+            text = self.tasks.get(run_id, {}).get((stage, index))
+            return None if text is None else TaskInput.model_validate_json(text)
+
+    def load_approval(self, run_id: str, approval_id: str) -> Approval | None:
+        with self._lock:
+            approval = self.approvals.get(run_id, {}).get(approval_id)
+            return None if approval is None else approval.model_copy(deep=True)
+
+    def load_approvals(self, run_id: str, approval_ids: list[str]) -> list[Approval]:
+        return [a for a in (self.load_approval(run_id, i) for i in approval_ids) if a is not None]
+
+    def decide_approval(self, approval: Approval, expires_at: int) -> None:
+        del expires_at
+        with self._lock:
+            current = self.approvals.get(approval.run_id, {}).get(approval.approval_id)
+            if current is None or current.state is not ApprovalState.PENDING:
+                raise ConcurrentUpdate(f"approval {approval.approval_id} is no longer pending")
+            self.approvals[approval.run_id][approval.approval_id] = approval.model_copy(deep=True)
+
+    def load_task_token(self, run_id: str) -> TaskToken | None:
+        with self._lock:
+            token = self.tokens.get(run_id)
+            return None if token is None else token.model_copy()
+
+    def put_task_token(self, token: TaskToken, expires_at: int) -> None:
+        del expires_at
+        with self._lock:
+            self.tokens[token.run_id] = token.model_copy()
+
+    def load_calls(self, run_id: str, tool: str) -> list[PriorCall]:
+        with self._lock:
+            self.reads.append(f"CALLS#{tool}")
+            return list(self.calls.get(run_id, {}).get(tool, []))
+
+    def load_journal(self, run_id: str) -> list[RecordedAttempt]:
+        with self._lock:
+            self.reads.append("JOURNAL#*")
+            return [self.journal[run_id][k] for k in sorted(self.journal.get(run_id, {}))]
 
     def load_context_entry(self, run_id: str, key: str) -> ContextEntry | None:
         with self._lock:

@@ -1,4 +1,4 @@
-"""API Lambda: starts runs and reports them (see baton.api)."""
+"""API Lambda: starts runs, reports them, takes decisions on their approvals (see baton.api)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def _services() -> ApiServices:
 def handle(event: dict[str, Any], services: ApiServices) -> dict[str, Any]:
     from baton.api import handle_request  # with the catalog, at the first request: no model is built at import
 
-    return handle_request(event, services.catalog, services.starter, services.store)
+    return handle_request(event, services.catalog, services.starter, services.store, services.desk)
 
 
 @cold_start_ends

@@ -8,6 +8,7 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from baton.bundle import uses_mcp
 from baton.catalog import AgentSpec, Catalog
 from baton.iam import Ref, agent_role
 from baton.infra.bundling import FunctionCode
@@ -49,5 +50,9 @@ class AgentFunction(BatonFunction):
             timeout_seconds=agent.timeout_seconds,
             memory_mb=agent.memory_mb,
             reserved_concurrency=agent.reserved_concurrency,
+            # the Cedar engine ships only with the functions of agents under tool-call policies (baton.policy)
+            policy_engine=agent.policies is not None,
+            # the MCP SDK ships only with the functions of agents with an MCP tool (baton.mcp)
+            mcp_client=uses_mcp(catalog, agent.name),
         )
         self.agent = agent

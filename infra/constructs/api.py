@@ -28,6 +28,20 @@ START_RUN_SCHEMA = apigw.JsonSchema(
     additional_properties=False,
     properties={"input": apigw.JsonSchema(type=apigw.JsonSchemaType.OBJECT)},
 )
+# POST /runs/{run_id}/approvals (baton.approvals.DecisionBody): checked again, field by field, by the function
+DECISION_SCHEMA = apigw.JsonSchema(
+    schema=apigw.JsonSchemaVersion.DRAFT4,
+    title="ApprovalDecision",
+    type=apigw.JsonSchemaType.OBJECT,
+    required=["decision"],
+    additional_properties=False,
+    properties={
+        "approval_id": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, pattern="^ap-[0-9a-f]{20}$"),
+        "arguments_sha256": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, pattern="^[0-9a-f]{64}$"),
+        "decision": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, enum=["approve", "reject"]),
+        "reason": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, max_length=1000),
+    },
+)
 
 
 class WorkflowApi(Construct):
@@ -54,7 +68,7 @@ class WorkflowApi(Construct):
             "Handler",
             kind="api",
             catalog_source=catalog_source,
-            description="Baton workflow API: starts runs and reports them",
+            description="Baton workflow API: starts runs, reports them, takes decisions on their approvals",
             code=code,
             role_spec=lambda: api_role(catalog),
             resolve=resolve,
@@ -119,7 +133,21 @@ class WorkflowApi(Construct):
             request_validator=validator,
             request_parameters={"method.request.path.run_id": True},
         )
-        for method in (self.start_run_method, self.get_run_method):
+        methods = [self.start_run_method, self.get_run_method]
+        self.decide_method: apigw.Method | None = None
+        if any(workflow.approvals is not None for workflow in catalog.workflows.values()):
+            decision = self.rest_api.add_model(
+                "DecisionModel", content_type="application/json", model_name="ApprovalDecision", schema=DECISION_SCHEMA
+            )
+            self.decide_method = run.add_resource("approvals").add_method(
+                "POST",
+                integration,
+                request_validator=validator,
+                request_models={"application/json": decision},
+                request_parameters={"method.request.path.run_id": True},
+            )
+            methods.append(self.decide_method)
+        for method in methods:
             acknowledge(
                 method,
                 "AwsSolutions-COG4",

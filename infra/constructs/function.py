@@ -58,6 +58,8 @@ class BatonFunction(Construct):
         timeout_seconds: int = 30,
         memory_mb: int = 256,
         reserved_concurrency: int | None = None,
+        policy_engine: bool = False,
+        mcp_client: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(self, "Logs", retention=log_retention, removal_policy=removal_policy)
@@ -82,7 +84,7 @@ class BatonFunction(Construct):
             runtime=RUNTIME,
             architecture=lambda_.Architecture.ARM_64,
             handler=f"baton.functions.{kind}.handler.handler",
-            code=code.for_function(kind, catalog_source),
+            code=code.for_function(kind, catalog_source, policy_engine=policy_engine, mcp_client=mcp_client),
             role=self.derived_role.role,
             environment={**POWERTOOLS_ENV, **environment},
             tracing=lambda_.Tracing.ACTIVE,

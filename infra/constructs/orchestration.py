@@ -24,7 +24,7 @@ from baton.infra.constructs.nag import acknowledge
 from baton.infra.constructs.roles import DerivedRole
 from baton.planner import orchestrator_timeout_seconds
 from baton.settings import Settings
-from baton.statemachine import DEFINITION_FILE
+from baton.statemachine import definition_file
 
 
 class WorkflowOrchestration(Construct):
@@ -39,6 +39,7 @@ class WorkflowOrchestration(Construct):
         state_table_name: str,
         agent_function_arns: Mapping[str, str],
         resolve: Callable[[Ref], str],
+        physical_ids: Callable[[str], str] | None = None,
         code: FunctionCode,
         log_retention: logs.RetentionDays,
         removal_policy: RemovalPolicy,
@@ -50,12 +51,17 @@ class WorkflowOrchestration(Construct):
         orchestrator_role_name = _role_name(Stack.of(self).stack_name, workflow.name)
         self.audit_key = _audit_key(self, workflow.name, orchestrator_role_name)
         functions = {agent: agent_function_arns[agent] for agent in workflow.agents}
+        # the queue or topic that tells the workflow's approvers (the orchestrator's only catalog resource)
+        notify = workflow.approvals.notify if workflow.approvals is not None else None
+        if notify is not None and physical_ids is None:
+            raise ValueError(f"workflow {workflow.name!r} notifies approvers: its orchestration needs physical_ids")
         settings = Settings(
             state_table=state_table_name,
             catalog=catalog_source,
             workflow=workflow.name,
             agent_functions=functions,
             audit_key=self.audit_key.key_arn,
+            resources={} if notify is None or physical_ids is None else {notify.name: physical_ids(notify.name)},
         )
 
         def resolve_key(ref: Ref) -> str:
@@ -105,7 +111,8 @@ class WorkflowOrchestration(Construct):
             self,
             "StateMachine",
             comment=f"Baton workflow {workflow.name}: {workflow.description}",
-            definition_body=sfn.DefinitionBody.from_file(str(DEFINITION_FILE)),
+            # Express: the definition without the approval wait (an Express state machine refuses a task token)
+            definition_body=sfn.DefinitionBody.from_file(str(definition_file(workflow.execution))),
             definition_substitutions={
                 "OrchestratorFunctionArn": self.orchestrator.function.function_arn,
                 "StateTableName": state_table_name,

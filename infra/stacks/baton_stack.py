@@ -92,6 +92,7 @@ class BatonStack(Stack):
                 state_table_name=table_name,
                 agent_function_arns=agent_arns,
                 resolve=self.resolve_ref,
+                physical_ids=self.resources.physical_id,
                 code=code,
                 **common,
             )

@@ -3,7 +3,8 @@
 The allowlist is derived here from its rules, not from baton.bundle (whose choices it checks) nor from a listing
 of the assets:
 - third-party: the files of each distribution the Lambda lock pins, as the RECORD of its dist-info lists them,
-  each file matching the RECORD's hash (pip checked each wheel against the lock's hashes);
+  each file matching the RECORD's hash (pip checked each wheel against the lock's hashes); and, in the function of
+  an agent under tool-call policies and in no other, those of the policy lock (the Cedar engine);
 - baton: the baton package's files except infra/ (CDK), local/ (offline engine), testing/, scaffold/, the CLI,
   the IAM action check (synthesis only), caches, and the handlers of the other kinds of function;
 - the app: the files of each package the app's catalog paths name, except any module or package named
@@ -28,9 +29,9 @@ from pathlib import Path
 
 import pytest
 
-from baton.bundle import KINDS, lambda_lock, locked_versions, normalize
+from baton.bundle import KINDS, lambda_lock, locked_versions, normalize, policy_lock
 from baton.config import app_config, load_app
-from baton.settings import ENV_CATALOG
+from baton.settings import ENV_AGENT, ENV_CATALOG
 
 # never in an asset: CDK, the offline engine, test helpers, the scaffold, the CLI, the synthesis-time action check
 BATON_NEVER_SHIPPED = frozenset(
@@ -45,6 +46,9 @@ BATON_NEVER_SHIPPED = frozenset(
         "validate.py",
         "graph.py",
         "verification.py",
+        "inventory.py",
+        "permissions.py",
+        "iam_eval.py",
     }
 )
 OFFLINE = "offline"
@@ -57,6 +61,7 @@ class Asset:
     path: Path
     kind: str  # agent, orchestrator, api, ...: baton.functions.<kind>.handler.handler
     serves_app: bool  # the function's BATON_CATALOG names the app's catalog (a platform function may serve none)
+    policy_engine: bool = False  # the function serves an agent under tool-call policies: it ships the Cedar engine
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +75,7 @@ def assets(tmp_path_factory: pytest.TempPathFactory) -> list[Asset]:
     app, stack = build_app(App(context={"baton:bundle": "true"}, outdir=str(outdir)))
     app.synth()
     template = json.loads((outdir / f"{stack.stack_name}.template.json").read_text())
+    catalog = load_app(app_config()).catalog
     found: set[Asset] = set()
     for resource in template["Resources"].values():
         if resource["Type"] != "AWS::Lambda::Function":
@@ -78,8 +84,11 @@ def assets(tmp_path_factory: pytest.TempPathFactory) -> list[Asset]:
         key = properties["Code"]["S3Key"].removesuffix(".zip")
         variables = properties.get("Environment", {}).get("Variables", {})
         kind = properties["Handler"].split(".")[2]
-        found.add(Asset(outdir / f"asset.{key}", kind, bool(variables.get(ENV_CATALOG))))
+        agent = catalog.agents.get(variables.get(ENV_AGENT, ""))
+        engine = agent is not None and agent.policies is not None
+        found.add(Asset(outdir / f"asset.{key}", kind, bool(variables.get(ENV_CATALOG)), engine))
     assert {asset.kind for asset in found} == set(KINDS)
+    assert {asset.policy_engine for asset in found} == {True, False}  # the refund app has agents under policies
     return sorted(found, key=lambda asset: asset.path)
 
 
@@ -125,9 +134,12 @@ def app_sources() -> dict[str, Path]:
     return allowed
 
 
-def third_party_records(asset: Path) -> dict[str, str]:
-    """Path -> "sha256=..." (or "" for RECORD itself) of every file of every distribution the Lambda lock pins."""
+def third_party_records(asset: Path, policy_engine: bool = False) -> dict[str, str]:
+    """Path -> "sha256=..." (or "" for RECORD itself) of every file of every distribution the Lambda lock pins (and,
+    with `policy_engine`, the policy lock)."""
     locked = locked_versions(lambda_lock().read_text())
+    if policy_engine:
+        locked |= locked_versions(policy_lock().read_text())
     installed = {}
     for entry in asset.iterdir():
         match = DIST_INFO.match(entry.name)
@@ -146,10 +158,10 @@ def _record_digest(path: Path) -> str:
     return f"sha256={digest}"
 
 
-def asset_violations(asset: Path, kind: str, serves_app: bool = True) -> list[str]:
+def asset_violations(asset: Path, kind: str, serves_app: bool = True, policy_engine: bool = False) -> list[str]:
     """Every file of the asset that the allowlist does not hold, or whose content is not what it should be."""
     sources = baton_sources(kind) | (app_sources() if serves_app else {})
-    records = third_party_records(asset)
+    records = third_party_records(asset, policy_engine)
     problems: list[str] = []
     for path in sorted(p for p in asset.rglob("*") if not p.is_dir()):
         name = path.relative_to(asset).as_posix()
@@ -166,11 +178,12 @@ def asset_violations(asset: Path, kind: str, serves_app: bool = True) -> list[st
 
 def test_every_file_of_every_asset_is_on_the_allowlist(assets: list[Asset]) -> None:
     for asset in assets:
-        assert asset_violations(asset.path, asset.kind, asset.serves_app) == [], asset
+        assert asset_violations(asset.path, asset.kind, asset.serves_app, asset.policy_engine) == [], asset
         # and the asset is a working function: its handler, Baton's runtime, the app's catalog if it serves one
         assert (asset.path / "baton" / "functions" / asset.kind / "handler.py").is_file()
         assert (asset.path / "baton" / "runtime.py").is_file()
-        assert (asset.path / "refund_app" / "catalog.py").is_file() == asset.serves_app
+        # (each function ships the app packages of the catalog it serves: refund_app, or compliance_review_app, ...)
+        assert any(asset.path.glob("*_app/catalog.py")) == asset.serves_app
 
 
 def test_no_asset_ships_offline_code_cdk_code_or_seed_data(assets: list[Asset]) -> None:
@@ -178,7 +191,7 @@ def test_no_asset_ships_offline_code_cdk_code_or_seed_data(assets: list[Asset]) 
         names = {p.relative_to(asset.path).as_posix() for p in asset.path.rglob("*")}
         assert not {"baton/infra", "baton/local", "baton/cli.py", "baton/iam_actions.py"} & names
         assert not any(OFFLINE in Path(n).parts or Path(n).stem == OFFLINE for n in names)
-        assert not any(n.endswith(".json") and n.startswith("refund_app/") for n in names)
+        assert not any(n.endswith(".json") and n.split("/", 1)[0].endswith("_app") for n in names)
         assert not any(n.startswith(("boto3/", "botocore/", "policy_sentry/", "moto/")) for n in names)
 
 
@@ -186,7 +199,8 @@ def test_a_planted_file_fails_the_check(assets: list[Asset], tmp_path: Path) -> 
     # Given a copy of an agent asset with an offline module, offline seed data, the offline engine, a file no
     # wheel installed, and a distribution file whose content was changed
     copy = tmp_path / "asset"
-    shutil.copytree(next(asset.path for asset in assets if asset.kind == "agent"), copy)
+    agent = (a for a in assets if a.kind == "agent" and not a.policy_engine and (a.path / "refund_app").is_dir())
+    shutil.copytree(next(agent).path, copy)
     (copy / "refund_app" / "offline.py").write_text("SEED = {}\n")
     (copy / "refund_app" / "offline").mkdir()
     (copy / "refund_app" / "offline" / "orders.json").write_text("{}\n")
@@ -206,7 +220,22 @@ def test_a_planted_file_fails_the_check(assets: list[Asset], tmp_path: Path) -> 
 
 
 def test_every_asset_is_within_the_size_goal(assets: list[Asset]) -> None:
-    # boto3 comes with the Lambda runtime (docs/deploy.md, "Supply chain"): the asset stays under 15 MB unzipped
+    # boto3 comes with the Lambda runtime (docs/deploy.md, "Supply chain"): the asset stays under 15 MB unzipped,
+    # but for the Cedar engine the function of an agent under tool-call policies ships (about 15 MB on its own:
+    # such an asset is over the goal by exactly the engine, and no other function ships it)
     for asset in assets:
         size = sum(p.stat().st_size for p in asset.path.rglob("*") if p.is_file())
-        assert size <= MAX_UNZIPPED_BYTES, (asset, size)
+        engine = 0
+        if asset.policy_engine:
+            records = third_party_records(asset.path, policy_engine=True).keys() - third_party_records(asset.path)
+            engine = sum((asset.path / name).stat().st_size for name in records)
+            assert engine > 0
+        assert size - engine <= MAX_UNZIPPED_BYTES, (asset, size, engine)
+
+
+def test_only_the_functions_of_agents_under_policies_ship_the_policy_engine(assets: list[Asset]) -> None:
+    for asset in assets:
+        assert (asset.path / "cedarpy").is_dir() == asset.policy_engine, asset
+        # and an agent under policies (the refund app's payment_reversal) finds its policy file in its asset
+        if asset.policy_engine:
+            assert (asset.path / "refund_app" / "policies.cedar").is_file(), asset

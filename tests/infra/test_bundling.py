@@ -46,6 +46,24 @@ def test_bundled_distributions_are_the_closure_of_what_the_handlers_import() -> 
     assert not set(RUNTIME_DISTRIBUTIONS) & RUNTIME_PROVIDED
 
 
+def test_only_agents_with_an_mcp_tool_ship_the_mcp_sdk_and_its_closure() -> None:
+    """Given the MCP SDK's declared requirements, and an app with one MCP tool
+    When the MCP distributions and each agent's extra locks are derived
+    Then they are the SDK's closure beyond what every function ships (boto3's excluded), and only the agent with an
+    MCP tool installs the MCP lock (its asset hash differs accordingly)."""
+    from baton.bundle import MCP_DISTRIBUTIONS, mcp_lock, uses_mcp
+    from baton.infra.bundling import asset_hash, extra_locks
+    from tests.local.mcp_app import CATALOG as MCP_CATALOG
+
+    assert set(MCP_DISTRIBUTIONS) == _closure(["mcp"]) - set(RUNTIME_DISTRIBUTIONS)
+    assert uses_mcp(MCP_CATALOG, "support")
+    assert not any(uses_mcp(CATALOG, agent) for agent in CATALOG.agents)
+    assert extra_locks(mcp_client=True) == [mcp_lock()]
+    assert extra_locks() == []
+    assert asset_hash("agent", "", mcp_client=True) != asset_hash("agent", "")
+
+
+@pytest.mark.attack("ASI04")
 def test_versions_are_pinned_exactly() -> None:
     # the Lambda lock pins each runtime distribution at the version the dev environment runs the tests with
     pins = pinned_versions()
@@ -53,6 +71,7 @@ def test_versions_are_pinned_exactly() -> None:
     assert pins == {dist: metadata.version(dist) for dist in RUNTIME_DISTRIBUTIONS}
 
 
+@pytest.mark.attack("ASI04")
 def test_each_function_ships_only_its_own_handler_and_no_offline_code() -> None:
     for kind in KINDS:
         files = {target.as_posix() for _, target in source_files(kind, CATALOG)}
@@ -79,6 +98,7 @@ LEAKY_SETTINGS = {
 }
 
 
+@pytest.mark.attack("ASI04")
 def test_pip_sees_no_pip_setting_of_this_machine() -> None:
     # Given an environment full of pip settings (and a config file), as a developer's machine may have
     kept = {"PATH": "/usr/bin", "HOME": "/home/dev", "HTTPS_PROXY": "http://proxy:3128"}
@@ -87,6 +107,7 @@ def test_pip_sees_no_pip_setting_of_this_machine() -> None:
     assert env == {**kept, "PIP_CONFIG_FILE": os.devnull}
 
 
+@pytest.mark.attack("ASI04")
 def test_the_install_is_isolated_hash_checked_and_names_its_index(tmp_path: Path) -> None:
     command = pip_command(tmp_path, PackageSource())
     assert command[:4] == [sys.executable, "-m", "pip", "install"]

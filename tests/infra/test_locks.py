@@ -15,14 +15,31 @@ import pytest
 from packaging.markers import Marker
 from packaging.requirements import Requirement
 
-from baton.bundle import RUNTIME_DISTRIBUTIONS, lambda_lock, locked_versions, normalize
+from baton.bundle import (
+    MCP_DISTRIBUTIONS,
+    POLICY_DISTRIBUTIONS,
+    RUNTIME_DISTRIBUTIONS,
+    lambda_lock,
+    locked_versions,
+    mcp_lock,
+    normalize,
+    policy_lock,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 DEV_LOCK = ROOT / "dev-lock.txt"
 TOOLS_LOCK = ROOT / "infra" / "tools-lock.txt"
 LAMBDA_LOCK = ROOT / "infra" / "lambda-requirements.txt"  # baton/infra/lambda-requirements.txt in the package
-LOCKS = (DEV_LOCK, TOOLS_LOCK, LAMBDA_LOCK)
-MAKE_VARIABLES = {DEV_LOCK: "DEV_LOCK", TOOLS_LOCK: "TOOLS_LOCK", LAMBDA_LOCK: "LAMBDA_LOCK"}
+POLICY_LOCK = ROOT / "infra" / "lambda-policy-requirements.txt"  # the Cedar engine of agents under policies
+MCP_LOCK = ROOT / "infra" / "lambda-mcp-requirements.txt"  # the MCP SDK of agents with MCP tools
+LOCKS = (DEV_LOCK, TOOLS_LOCK, LAMBDA_LOCK, POLICY_LOCK, MCP_LOCK)
+MAKE_VARIABLES = {
+    DEV_LOCK: "DEV_LOCK",
+    TOOLS_LOCK: "TOOLS_LOCK",
+    LAMBDA_LOCK: "LAMBDA_LOCK",
+    POLICY_LOCK: "POLICY_LOCK",
+    MCP_LOCK: "MCP_LOCK",
+}
 
 
 def entries(lock: Path) -> dict[str, list[str]]:
@@ -98,10 +115,35 @@ def test_the_lambda_lock_is_the_runtime_distributions_at_the_dev_locks_versions(
     assert {name: dev_pins[name] for name in lambda_pins} == lambda_pins
 
 
+def test_the_policy_lock_is_the_policy_engine_at_the_dev_locks_version() -> None:
+    policy_pins = locked_versions(POLICY_LOCK.read_text())
+    dev_pins = locked_versions(DEV_LOCK.read_text())
+    assert set(policy_pins) == {normalize(d) for d in POLICY_DISTRIBUTIONS}
+    assert {name: dev_pins[name] for name in policy_pins} == policy_pins
+    # its wheel for Lambda (manylinux aarch64, CPython 3.13) is among the hashes: `make lock` asked for that platform
+    assert "--python-platform aarch64-manylinux2014 --python-version 3.13" in POLICY_LOCK.read_text()
+
+
+def test_the_mcp_lock_is_the_mcp_sdk_and_what_it_brings_at_the_dev_locks_versions() -> None:
+    """Given the lock the functions of agents with MCP tools install the MCP SDK from
+    When its pins are read
+    Then they are MCP_DISTRIBUTIONS at the dev lock's versions, with the Lambda platform's wheels."""
+    mcp_pins = locked_versions(MCP_LOCK.read_text())
+    dev_pins = locked_versions(DEV_LOCK.read_text())
+    assert set(mcp_pins) == {normalize(d) for d in MCP_DISTRIBUTIONS}
+    assert {name: dev_pins[name] for name in mcp_pins} == mcp_pins
+    assert "--python-platform aarch64-manylinux2014 --python-version 3.13" in MCP_LOCK.read_text()
+    assert mcp_lock().resolve() == MCP_LOCK.resolve()
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "infra/lambda-mcp-requirements.txt" in pyproject["tool"]["setuptools"]["package-data"]["baton"]
+
+
 def test_the_lambda_lock_ships_with_baton() -> None:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert "infra/lambda-requirements.txt" in pyproject["tool"]["setuptools"]["package-data"]["baton"]
+    assert "infra/lambda-policy-requirements.txt" in pyproject["tool"]["setuptools"]["package-data"]["baton"]
     assert lambda_lock().resolve() == LAMBDA_LOCK.resolve()
+    assert policy_lock().resolve() == POLICY_LOCK.resolve()
 
 
 def test_make_installs_the_environments_from_the_hashed_locks_only() -> None:

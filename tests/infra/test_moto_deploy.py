@@ -256,6 +256,7 @@ def test_a_run_is_visible_to_its_caller_only(deployment: Deployment, runs: Runs)
     assert status == 403  # no SigV4 identity in the request context
 
 
+@pytest.mark.attack("ASI03")
 def test_every_call_each_deployed_function_made_is_allowed_by_its_role(
     deployment: Deployment, runs: Runs, judge: Judge
 ) -> None:
@@ -288,6 +289,7 @@ def test_every_call_each_state_machine_made_is_allowed_by_its_role(
     assert denied_calls(judge, calls) == []
 
 
+@pytest.mark.attack("ASI10")
 def test_the_archive_holds_every_audit_record_immutable_and_audit_records_never_expire(
     deployment: Deployment, runs: Runs, synthesized: Synthesized
 ) -> None:
@@ -329,6 +331,7 @@ def test_the_archive_holds_every_audit_record_immutable_and_audit_records_never_
         s3.delete_object(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"])
 
 
+@pytest.mark.attack("ASI08")
 def test_a_run_whose_execution_ends_outside_the_orchestrator_is_closed_by_its_rule(deployment: Deployment) -> None:
     # Given a Standard workflow whose orchestrator becomes unavailable after the run began: every Plan
     # (and CloseFailedRun) raises, so the execution fails with the run still RUNNING
@@ -400,6 +403,7 @@ def assert_denied(
     assert judge.allowed(control, request), ("control", control, action, pk)
 
 
+@pytest.mark.attack("ASI03")
 def test_the_api_role_creates_start_requests_and_reads_runs_of_its_workflows_only(
     deployment: Deployment, judge: Judge
 ) -> None:
@@ -429,6 +433,7 @@ def test_the_api_role_creates_start_requests_and_reads_runs_of_its_workflows_onl
                 assert judge.allowed(api, on(judge, deployment, action, mine[kind]))  # the same shape, its own
 
 
+@pytest.mark.attack("ASI03")
 def test_an_orchestrator_reaches_only_its_own_workflows_items_and_signing_key(
     deployment: Deployment, judge: Judge
 ) -> None:
@@ -534,6 +539,7 @@ def test_an_agent_role_has_no_access_to_the_state_table_only_its_tools_grants(
                         assert judge.allowed(deployment.function(agent=other.name), request)  # its owner may
 
 
+@pytest.mark.attack("ASI07")
 def test_a_state_machine_role_reads_tasks_and_records_the_journal_of_its_own_workflow_only(
     deployment: Deployment, judge: Judge
 ) -> None:
@@ -613,6 +619,7 @@ class _Refused:
     content = b""
 
 
+@pytest.mark.attack("ASI03")
 def test_a_rogue_agent_is_stopped_by_its_role_alone(
     deployment: Deployment, runs: Runs, judge: Judge, monkeypatch: pytest.MonkeyPatch
 ) -> None:

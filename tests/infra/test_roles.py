@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from baton.iam import ANY, Component, all_roles
 from baton.testing.cloudformation import Synthesized
 from tests.infra.helpers import (
@@ -41,6 +43,7 @@ RESOURCELESS_ACTIONS = {
 ALLOWED_MANAGED_POLICY = "AmazonAPIGatewayPushToCloudWatchLogs"
 
 
+@pytest.mark.attack("ASI10")
 def test_every_role_equals_its_derivation(app: Synthesized) -> None:
     # Given every role baton.iam derives for the catalog (agents, orchestrators, state machines, api, archiver)
     template = app.template

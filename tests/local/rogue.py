@@ -142,6 +142,9 @@ CATALOG = build_catalog(
             arguments=ThingArgs,
             side_effect=SideEffect.WRITE,
             grants=(THINGS,),
+            # the app's own table: trusted (else the snooper reads untrusted, sensitive data and writes: the Rule of
+            # Two would refuse the catalog before the allowlist could be shown at work)
+            output_trusted=True,
         ),
     ],
     agents=[

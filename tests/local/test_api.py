@@ -60,6 +60,7 @@ def test_a_run_started_through_the_api_completes_and_reads_back(engine: LocalEng
     assert "context" not in run
 
 
+@pytest.mark.attack("ASI03")
 def test_a_run_is_visible_only_to_the_principal_that_started_it(engine: LocalEngine) -> None:
     # Given a run started by a role's session
     _, body = start(engine, {"input": {"item_id": "IT-1"}})
@@ -92,6 +93,7 @@ def test_a_request_without_an_authenticated_principal_is_refused(engine: LocalEn
     assert "principal" in body["error"]
 
 
+@pytest.mark.attack("ASI03")
 def test_the_same_idempotency_key_starts_one_run_per_caller(engine: LocalEngine) -> None:
     headers = {"idempotency-key": "checkout-42"}
     first = start(engine, {"input": {"item_id": "IT-2"}}, headers)
@@ -111,6 +113,7 @@ def test_the_same_idempotency_key_starts_one_run_per_caller(engine: LocalEngine)
         engine.wait(run_id, timeout_seconds=30)
 
 
+@pytest.mark.attack("ASI09")
 def test_step_errors_are_summarized_never_an_agents_own_message(engine: LocalEngine) -> None:
     # Given a payout whose payer fails with a message carrying remote, injected text
     _, body = call(

@@ -64,6 +64,7 @@ def test_untrusted_data_never_reaches_an_irreversible_tool(engine: LocalEngine, 
     assert [d["detail"]["tool"] for d in denials] == ["pay_out"]
 
 
+@pytest.mark.attack("ASI07")
 def test_a_second_execution_started_for_a_finished_run_reruns_nothing(engine: LocalEngine) -> None:
     # Given a payout that paid once
     record = engine.run("payout", {"item_id": "IT-2"}, timeout_seconds=60)

@@ -253,6 +253,7 @@ def edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new))
 
 
+@pytest.mark.attack("ASI05")
 def test_a_typo_in_an_implementation_path_is_refused_before_the_run(app: Path) -> None:
     edit(app / "shop" / "catalog.py", '"shop.agents:classifier"', '"shop.agents:clasifier"')
     result = baton("run", "triage", "--input", "examples/default.json", cwd=app, catalog=False)

@@ -38,6 +38,7 @@ def broken_orchestrator() -> Iterator[LocalEngine]:
         yield local
 
 
+@pytest.mark.attack("ASI08")
 def test_a_crashing_plan_state_leaves_no_run_running(broken_orchestrator: LocalEngine) -> None:
     # Given an orchestrator that crashes after the first stage / When a run goes through it
     record = broken_orchestrator.run("relay", {"item_id": "IT-1"}, timeout_seconds=60)

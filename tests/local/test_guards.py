@@ -39,6 +39,7 @@ def kinds(record: RunRecord) -> list[str]:
     return [str(r["kind"]) for r in record.audit]
 
 
+@pytest.mark.attack("ASI05")
 def test_a_planner_naming_an_unknown_agent_fails_the_run_closed(engine: LocalEngine) -> None:
     # Given a planner that delegates to an agent no catalog declares
     record = run(engine, "unknown_agent")

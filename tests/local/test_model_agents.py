@@ -239,6 +239,7 @@ def test_an_obedient_model_told_by_the_callers_note_is_denied_every_attack(
     assert evil == []
 
 
+@pytest.mark.attack("ASI01")
 @pytest.mark.parametrize("directive", [PAY, SEND, FETCH], ids=["pay", "send", "fetch"])
 def test_an_obedient_model_told_by_a_web_page_it_read_is_denied(
     engine: LocalEngine, evil: list[str], directive: str
@@ -293,6 +294,7 @@ def test_the_same_payment_asked_in_a_trusted_task_is_made_so_the_denials_are_the
 # ---------------------------------------------------------------- what the model receives
 
 
+@pytest.mark.attack("ASI01")
 def test_the_model_never_has_untrusted_text_in_its_system_prompt_and_always_in_a_data_block(
     engine: LocalEngine,
 ) -> None:

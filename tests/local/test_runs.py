@@ -127,7 +127,8 @@ def test_the_state_machine_executed_is_the_file_in_statemachines(engine: LocalEn
         deployed = sfn.describe_state_machine(stateMachineArn=arn)["definition"]
         function = engine.clients.client("lambda").get_function(FunctionName=orchestrator_function_name(workflow))
         expected = render_definition(
-            {"OrchestratorFunctionArn": function["Configuration"]["FunctionArn"], "StateTableName": STATE_TABLE}
+            {"OrchestratorFunctionArn": function["Configuration"]["FunctionArn"], "StateTableName": STATE_TABLE},
+            execution=engine.catalog.workflows[workflow].execution,
         )
         assert json.loads(deployed) == json.loads(expected)
     assert DEFINITION_FILE.parent.name == "statemachines"

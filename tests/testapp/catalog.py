@@ -28,7 +28,11 @@ from tests.testapp import models
 from tests.testapp.tools import BANK_HOST, RATINGS_HOST, REVIEWS_HOST
 
 RESOURCES = [
-    ResourceSpec(kind=ResourceKind.TABLE, name="items", description="items, by id", partition_key="item_id"),
+    # the items are the shop's public listing (title, price, the seller's payout account): reading them is no
+    # sensitive data, so the model-backed assistant (untrusted pages, payments) is A+C, not A+B+C (the Rule of Two)
+    ResourceSpec(
+        kind=ResourceKind.TABLE, name="items", description="items, by id", partition_key="item_id", public=True
+    ),
     ResourceSpec(kind=ResourceKind.SECRET, name="ratings_key", description="API key of the ratings service"),
     ResourceSpec(kind=ResourceKind.SECRET, name="bank_key", description="API key of the bank"),
     ResourceSpec(kind=ResourceKind.QUEUE, name="outbox", description="notes for people"),

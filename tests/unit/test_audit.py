@@ -134,6 +134,7 @@ def _strip_signatures(r: Record) -> None:
         a.pop("signature", None)
 
 
+@pytest.mark.attack("ASI10")
 @pytest.mark.parametrize(
     ("attack", "finding"),
     [
@@ -163,6 +164,7 @@ def test_a_tampered_run_record_is_reported(attack: Callable[[Record], None], fin
     assert any(finding in problem for problem in verification.problems), verification.problems
 
 
+@pytest.mark.attack("ASI10")
 def test_a_truncated_record_claiming_to_be_running_is_still_reported() -> None:
     # Given a finished run cut back to an earlier signed head, its status set back to RUNNING
     record, signer = finished_run()
@@ -174,6 +176,7 @@ def test_a_truncated_record_claiming_to_be_running_is_still_reported() -> None:
     assert any("steps differ" in p for p in problems), problems
 
 
+@pytest.mark.attack("ASI10")
 def test_another_runs_chain_spliced_in_is_reported() -> None:
     # Given two runs of the same workflow signed by the same key
     mine, signer = finished_run("IT-1")

@@ -144,6 +144,7 @@ def test_declared_secrets_imply_their_grant() -> None:
     ]
 
 
+@pytest.mark.attack("ASI05")
 def test_unknown_workflow_and_agent_lookups_fail_closed() -> None:
     with pytest.raises(CatalogError, match="unknown workflow 'nope'"):
         CATALOG.workflow("nope")
@@ -177,6 +178,7 @@ def test_trusting_a_constrained_input_key_is_accepted() -> None:
     build(workflows=[wf])
 
 
+@pytest.mark.attack("ASI06")
 def test_tool_output_is_untrusted_unless_declared() -> None:
     assert tool().output_trusted is False
     assert tool(output_trusted=True).output_trusted is True

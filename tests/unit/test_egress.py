@@ -214,6 +214,7 @@ def test_a_redirect_is_handed_back_to_the_tool_not_followed(start_site: Callable
     assert evil.connections == 0
 
 
+@pytest.mark.attack("ASI02")
 @pytest.mark.enable_socket
 @pytest.mark.parametrize(
     "location",

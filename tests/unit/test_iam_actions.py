@@ -26,6 +26,7 @@ def _with_grant_actions(catalog: Catalog, tool_name: str, *actions: str) -> Cata
     )
 
 
+@pytest.mark.attack("ASI03")
 def test_a_misspelt_grant_is_refused_naming_the_tool_and_the_action_it_meant() -> None:
     # Given the refund catalog with dynamodb:GetItems (no such action) in get_order's grant
     catalog = _with_grant_actions(CATALOG, "get_order", "dynamodb:GetItems")

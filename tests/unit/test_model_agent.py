@@ -248,6 +248,7 @@ def test_a_model_backed_agent_uses_its_tools_through_the_toolbox_and_answers_wit
     assert iam_actions_of_call("bedrock-runtime", "Converse") == ("bedrock:InvokeModel",)
 
 
+@pytest.mark.attack("ASI02")
 @pytest.mark.parametrize("tool", ["shout", "rm_rf", "x" * 300])
 def test_a_tool_outside_the_allowlist_is_denied_recorded_and_ends_the_task(tool: str) -> None:
     # Given a model asking for a tool the helper does not declare (one of the catalog's, an unknown one, a garbage name)
@@ -454,6 +455,7 @@ def test_without_an_allowance_the_first_call_fails_closed_and_no_client_is_even_
     assert done.entry.model_usage.calls == 0
 
 
+@pytest.mark.attack("ASI08")
 @pytest.mark.parametrize(
     ("allowance", "named"),
     [
@@ -508,6 +510,7 @@ def test_untrusted_inputs_reach_the_model_only_inside_data_blocks_and_never_in_t
     assert '{"order_id": "ORD-1"}' in prompt
 
 
+@pytest.mark.attack("ASI01")
 def test_an_obedient_model_told_through_an_untrusted_input_to_refund_is_refused() -> None:
     obedient = ObedientModel()
     done = attempt(obedient, {"order_id": "ORD-1", "note": INJECTION}, untrusted=("note",))
@@ -521,6 +524,7 @@ def test_an_obedient_model_told_through_an_untrusted_input_to_refund_is_refused(
     assert LEDGER == []
 
 
+@pytest.mark.attack("ASI01")
 @pytest.mark.parametrize(
     ("directive", "tool", "why"),
     [

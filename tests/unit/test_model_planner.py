@@ -346,6 +346,7 @@ def test_a_model_that_never_stops_choosing_meets_the_stage_budget() -> None:
 # ---------------------------------------------------------------- budgets that span the run's Lambdas
 
 
+@pytest.mark.attack("ASI08")
 def test_the_planner_exhausting_the_call_budget_fails_the_run_naming_it() -> None:
     # Given a run allowed 2 model calls, and a model that never answers with a tool
     h, _ = _harness("calls", response(text("hmm")), response(text("let me think")))
@@ -508,6 +509,7 @@ def test_the_fenced_view_shows_untrusted_text_only_in_an_escaped_data_block_and_
     assert [d["detail"]["params_trusted"] for d in decisions] == [False, False]
 
 
+@pytest.mark.attack("ASI01")
 def test_an_injected_instruction_can_steer_the_obedient_planner_but_not_past_the_catalog_or_taint() -> None:
     # Given the adversary as planner, and a caller's note telling it to use an agent outside the workflow, an agent
     # that does not exist, then the payer with an account of the attacker's
@@ -537,6 +539,7 @@ def test_an_injected_instruction_can_steer_the_obedient_planner_but_not_past_the
     assert task.untrusted_keys == ["memo", "mode"]
 
 
+@pytest.mark.attack("ASI01")
 def test_with_plan_then_execute_the_injected_instruction_never_reaches_the_obedient_planner() -> None:
     model = ObedientModel()
     h, _ = model_harness(model, "assist-plan", CATALOG)

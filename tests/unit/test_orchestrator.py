@@ -11,7 +11,7 @@ import pytest
 from baton.audit import verify_run
 from baton.models import Delegate, Fail, Finish, RunStatus, Task, TaskStatus
 from baton.orchestrator import ForeignExecution
-from baton.store import ConcurrentUpdate, IdempotencyConflict
+from baton.store import SCHEMA_VERSION, ConcurrentUpdate, IdempotencyConflict
 from baton.testing.memory_store import InMemoryStateStore
 from tests.unit.harness import CALLER, FOUND, Harness, Scripted, call, execution_of
 
@@ -176,6 +176,7 @@ def test_an_idempotent_repeat_never_starts_a_second_express_execution() -> None:
 # ---------------------------------------------------------------- one run, one execution
 
 
+@pytest.mark.attack("ASI07")
 def test_a_second_execution_of_a_running_run_is_refused_and_audited() -> None:
     # Given a run at stage 1, bound to its execution
     h = Harness(Scripted(READ, Finish(result={})))
@@ -203,6 +204,7 @@ def test_a_start_request_is_begun_only_by_the_execution_named_after_the_run() ->
     assert h.store.find_meta(run_id) is None
 
 
+@pytest.mark.attack("ASI07")
 def test_journal_items_from_another_execution_are_refused_and_audited() -> None:
     # Given stage 1 delegated, and a report recorded by some other execution for the same task
     h = Harness(Scripted(READ, Finish(result={})))
@@ -220,6 +222,7 @@ def test_journal_items_from_another_execution_are_refused_and_audited() -> None:
 # ---------------------------------------------------------------- what agents report
 
 
+@pytest.mark.attack("ASI06")
 def test_an_agent_claiming_trusted_output_after_calling_an_untrusted_tool_is_not_believed() -> None:
     # Given a payout whose payer reports it called the external ratings tool yet claims trusted output
     h = Harness(
@@ -300,6 +303,7 @@ def _payer_planned(note: str, copy_note: bool) -> list[str]:
     return h.task(run_id, 2, 0).untrusted_keys
 
 
+@pytest.mark.attack("ASI06")
 def test_params_a_planner_copies_from_untrusted_context_are_untrusted() -> None:
     # Given a planner that copies the caller's free-text note into a payer's params
     # Then every param of that decision is marked untrusted, so the irreversible tool will refuse it
@@ -437,7 +441,7 @@ def test_what_a_stage_reads_does_not_grow_with_the_run() -> None:
     assert all(reads == ["CTX#item_id"] for reads in reads_per_stage[1:]), reads_per_stage
     meta = h.store.find_meta(run_id)
     assert meta is not None
-    assert (meta.status, meta.schema_version) == (RunStatus.SUCCEEDED, 3)
+    assert (meta.status, meta.schema_version) == (RunStatus.SUCCEEDED, SCHEMA_VERSION)
 
 
 def test_a_run_started_before_schema_version_3_still_finishes() -> None:
@@ -504,7 +508,7 @@ def test_a_rule_planners_run_spends_no_model_budget_and_its_records_are_unchange
 
 
 def test_a_run_stored_before_model_usage_existed_loads_and_finishes() -> None:
-    # Given a running run whose record and steps were stored without the model fields (schema version 3 as before)
+    # Given a running run whose record and steps were stored without the model fields (same schema version)
     from baton.models import TaskOutcome
     from baton.store import RunMeta
 
@@ -529,4 +533,4 @@ def test_a_run_stored_before_model_usage_existed_loads_and_finishes() -> None:
     assert h.plan(run_id, 2).kind == "finish"
     meta = h.store.find_meta(run_id)
     assert meta is not None
-    assert (meta.status, meta.schema_version, meta.model_usage.calls) == (RunStatus.SUCCEEDED, 3, 0)
+    assert (meta.status, meta.schema_version, meta.model_usage.calls) == (RunStatus.SUCCEEDED, SCHEMA_VERSION, 0)

@@ -105,7 +105,8 @@ def catalog() -> Catalog:
         ),
     ]
     resources = [
-        ResourceSpec(kind=ResourceKind.TABLE, name="orders", description="o", partition_key="id"),
+        # public: the worker is a kitchen sink of tools (untrusted, irreversible), not a Rule-of-Two case
+        ResourceSpec(kind=ResourceKind.TABLE, name="orders", description="o", partition_key="id", public=True),
         ResourceSpec(kind=ResourceKind.TABLE, name="other_table", description="o", partition_key="id"),
     ]
     workflow = WorkflowSpec(
@@ -137,6 +138,7 @@ def test_an_allowlisted_tool_runs_with_validated_arguments(catalog: Catalog) -> 
     assert [(r.tool, r.outcome, r.arguments) for r in box.records] == [("read_amount", "ok", {"amount_cents": 5})]
 
 
+@pytest.mark.attack("ASI02")
 @pytest.mark.parametrize("tool_name", ["someone_elses", "delete_everything"])
 def test_a_tool_outside_the_allowlist_is_denied_and_recorded(catalog: Catalog, tool_name: str) -> None:
     # Given an agent whose allowlist lacks the tool (another agent's, or one that does not exist)
@@ -159,6 +161,7 @@ def test_invalid_arguments_are_rejected_before_the_tool_runs(catalog: Catalog) -
     assert [r.outcome for r in box.records] == ["invalid_arguments", "invalid_arguments"]
 
 
+@pytest.mark.attack("ASI02")
 def test_an_irreversible_call_after_reading_an_untrusted_tool_output_in_the_same_task_is_denied(
     catalog: Catalog,
 ) -> None:
@@ -172,6 +175,7 @@ def test_an_irreversible_call_after_reading_an_untrusted_tool_output_in_the_same
     assert box.output_trusted is False
 
 
+@pytest.mark.attack("ASI02")
 def test_an_untrusted_tool_that_raises_still_taints_the_task(catalog: Catalog) -> None:
     # Given an external tool that fails with the remote party's words in its error, caught by the agent (path c)
     box = toolbox(catalog)
@@ -226,6 +230,7 @@ class Recorder:
         return HttpResponse(200, b"{}")
 
 
+@pytest.mark.attack("ASI02")
 @pytest.mark.parametrize(
     "url",
     [
@@ -251,6 +256,7 @@ def test_egress_to_an_allowed_host_goes_through() -> None:
     assert len(transport.sent) == 1
 
 
+@pytest.mark.attack("ASI02")
 def test_the_tool_call_budget_of_a_task_is_enforced(catalog: Catalog) -> None:
     # Given an agent allowed 50 tool calls per task / When it makes a 51st / Then it is denied
     box = toolbox(catalog)

@@ -6,9 +6,11 @@ import json
 
 from baton.catalog import (
     AgentSpec,
+    ApprovalSettings,
     Budgets,
     Catalog,
     Grant,
+    PolicyFile,
     ResourceKind,
     ResourceRef,
     ResourceSpec,
@@ -27,9 +29,11 @@ RESOURCES = [
         name="return_policy",
         description="the return policy document",
         value=json.dumps({"window_days": 30, "review_above_cents": 50000, "non_returnable_categories": ["gift_card"]}),
+        public=True,  # the shop publishes it: reading it is no sensitive data (the Rule of Two)
     ),
     ResourceSpec(kind=ResourceKind.SECRET, name="payment_api_key", description="API key of the payment provider"),
     ResourceSpec(kind=ResourceKind.QUEUE, name="refund_escalations", description="refunds a human must look at"),
+    ResourceSpec(kind=ResourceKind.QUEUE, name="refund_approvals", description="refunds waiting for an approver"),
     ResourceSpec(kind=ResourceKind.TOPIC, name="customer_notifications", description="messages to customers"),
 ]
 
@@ -125,6 +129,8 @@ AGENTS = [
         tools=("refund_payment",),
         context_keys=("order_lookup", "return_policy"),
         reserved_concurrency=5,
+        # money moves: its calls are under the app's Cedar policies (refund_app/policies.cedar), deny by default
+        policies=PolicyFile(package="refund_app", name="policies.cedar"),
     ),
     AgentSpec(
         name="case_escalator",
@@ -157,6 +163,14 @@ WORKFLOW = WorkflowSpec(
     # money moves: exactly-once orchestration and a full execution history are worth $0.47 per 1,000 runs;
     # "express" also works (the payment is idempotent per order) at about $0.07, with at-least-once semantics
     execution="standard",
+    # a refund a policy holds (policies.cedar: above 100.00, or with tainted arguments) waits for one of these
+    # roles (never the run's starter), who is told through the refund_approvals queue. The account is the offline
+    # one (123456789012): a deployment declares its own approver roles.
+    approvals=ApprovalSettings(
+        approver_roles=("arn:aws:iam::123456789012:role/refund-approver",),
+        notify=ResourceRef(kind=ResourceKind.QUEUE, name="refund_approvals"),
+        default_expiry_seconds=3600,
+    ),
     offline_fixture="refund_app.offline:prepare",
 )
 

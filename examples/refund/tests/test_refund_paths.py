@@ -100,6 +100,7 @@ def test_an_unknown_order_is_rejected_without_touching_payments(engine: LocalEng
     assert agents_in_order(record) == ["order_lookup"]
 
 
+@pytest.mark.attack("ASI06")
 def test_free_text_from_the_customer_stays_untrusted_and_out_of_agents_that_do_not_declare_it(
     engine: LocalEngine,
 ) -> None:

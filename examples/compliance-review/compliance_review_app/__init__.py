@@ -1,0 +1,1 @@
+"""The seed's sequential example: a compliance review, from extracting a document to publishing its report."""
