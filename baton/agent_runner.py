@@ -106,6 +106,7 @@ class AgentRunner:
                 grants=task.grants,
                 prior_calls=task.prior_calls,
                 flagged=bool(task.flagged_keys),
+                call_scope=f"{request.run_id}#{request.stage}#{request.index}",
             )
             output = self._attempt(task, toolbox, conversation)
         except Exception as caught:  # every failure of the attempt is reported, with its class as the type

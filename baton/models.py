@@ -42,12 +42,48 @@ class Task(Strict):
         return self.key or self.agent
 
 
+class Majority(Strict):
+    """Where feeds disagree on `field`, the value most of them report wins; a tie goes to the highest in `order`
+    when one is declared, else to the value of the task listed first in the stage."""
+
+    rule: Literal["majority"] = "majority"
+    field: str = Field(min_length=1, max_length=64)
+    order: list[str] = Field(default_factory=list, max_length=32)
+
+
+class Highest(Strict):
+    """Where feeds disagree on `field`, the highest value in the declared `order` (lowest first) wins."""
+
+    rule: Literal["highest"] = "highest"
+    field: str = Field(min_length=1, max_length=64)
+    order: list[str] = Field(min_length=1, max_length=32)
+
+
+class Reconcile(Strict):
+    """How a concurrent stage's outputs are combined when the stage is folded (see baton.reconcile).
+
+    `merge`: the records in each output's list field `items`, de-duplicated by their field `key`; where the tasks
+    disagree on a record's `on_conflict.field`, the declared rule decides. The merged value is recorded in the run's
+    context under `into` (untrusted if any output it came from was), naming the tasks that failed (`partial`); when
+    fewer than `min_succeeded` tasks succeeded it holds no records, `enough` is false and `reason` says why.
+    """
+
+    strategy: Literal["merge"] = "merge"
+    into: str = Field(pattern=r"^[a-z][a-z0-9_#.-]{0,63}$")
+    items: str = Field(min_length=1, max_length=64)
+    key: str = Field(min_length=1, max_length=64)
+    on_conflict: Annotated[Majority | Highest, Field(discriminator="rule")]
+    min_succeeded: int = Field(default=1, ge=1)
+
+
 class Delegate(Strict):
-    """One stage: a single task is a sequential step; several run concurrently."""
+    """One stage: a single task is a sequential step; several run concurrently (optionally reconciled)."""
 
     kind: Literal["delegate"] = "delegate"
     tasks: list[Task] = Field(min_length=1)
     reason: str = ""
+    # how the stage's outputs are combined when it is folded (None: each output is recorded alone, as ever)
+    reconcile: Reconcile | None = None
 
 
 class Finish(Strict):
@@ -123,6 +159,8 @@ class TaskOutcome(Strict):
     reason: str = ""
     # model calls and tokens the task's attempts reported, settled into the run's usage when the stage was folded
     model_usage: ModelUsage = Field(default_factory=lambda: ModelUsage())  # noqa: PLW0108 (defined below)
+    # a task delegated to a child workflow (WorkflowSpec.children): the child run it started
+    child_run_id: str | None = None
 
 
 JsonType = Literal["string", "integer", "number", "boolean", "null", "array", "object"]
@@ -462,6 +500,16 @@ class TaskInput(Strict):
     grants: list[ApprovalGrant] = Field(default_factory=list)
     # the run's earlier successful state-changing calls of the tools this agent may call (for its policies)
     prior_calls: list[PriorCall] = Field(default_factory=list)
+    # a task for a child workflow (`agent` names it): the child run the state machine starts (payload: its input)
+    child_run_id: str | None = None
+
+
+class ChildBudget(Strict):
+    """What a child run may spend, drawn from its parent's remaining budget when the parent delegated to it: its
+    stages (its descendants' included) and its model use. A child never gets more than its own workflow declares."""
+
+    max_stages: int = Field(ge=0)
+    model: ModelAllowance
 
 
 class JournalEntry(Strict):
@@ -482,3 +530,17 @@ class JournalEntry(Strict):
     error: str | None = None
     # status NEEDS_APPROVAL: the call a policy held (nothing of it ran)
     pending_approval: PendingCall | None = None
+
+
+class TriggerEvent(Strict):
+    """The EventBridge event that started a run (the event-driven pattern, baton.triggers): recorded with the run."""
+
+    bus: str
+    rule: str
+    source: str
+    detail_type: str
+    event_id: str
+    time: str | None = None
+    # the run that published it (a Baton agent's publish tool puts it in the detail's `publisher`), when one did
+    publishing_run_id: str | None = None
+    publishing_workflow: str | None = None

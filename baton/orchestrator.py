@@ -8,6 +8,7 @@ the API only leaves a start request, the state machine only records what agents 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,7 @@ from baton.approvals import (
 )
 from baton.audit import GENESIS_HASH, AuditChain, AuditKind, HeadSigner, digest
 from baton.catalog import AgentSpec, Catalog, SideEffect, WorkflowSpec
+from baton.children import child_budget, child_run_id, child_start, effective_budgets, fold_children
 from baton.clock import now_iso
 from baton.detection import InjectionDetector, detector_for
 from baton.detection.screening import flagged_payload_keys, screen
@@ -213,6 +215,22 @@ def _usage_detail(usage: ModelUsage) -> dict[str, Any]:
     return {"model_usage": usage.model_dump()} if usage != ModelUsage() else {}
 
 
+def _audited_failure(stage: _Stage, failed: TaskOutcome, now: str) -> TaskOutcome:
+    """A held task that ends failed (rejected, expired, no approvers): recorded in the chain as any failed task."""
+    stage.chain.append(
+        AuditKind.TASK_FAILED,
+        failed.agent,
+        now,
+        error_type=failed.error_type,
+        error_hash=digest(failed.error or ""),
+        stage=failed.stage,
+        index=failed.index,
+        key=failed.key,
+        attempts=failed.attempts,
+    )
+    return failed
+
+
 class Orchestrator:
     def __init__(
         self,
@@ -228,12 +246,18 @@ class Orchestrator:
         services: PlannerServices | None = None,
         detector: InjectionDetector | None = None,
         notifier: Notifier | None = None,
+        child_machines: dict[str, str] | None = None,
     ) -> None:
         """`services`: what the planner was loaded with (baton.planner.load_planner), so that its model calls are
         counted against the run's budget and committed with its decision; a planner without services gets none."""
         missing = sorted(set(workflow.agents) - set(agent_functions))
         if missing:
             raise StateError(f"no function configured for agents {missing}")
+        # the state machine of each child workflow (WorkflowSpec.children): what a child task's execution starts
+        self._child_machines = {name: (child_machines or {}).get(name, "") for name in workflow.children}
+        unknown = sorted(name for name, arn in self._child_machines.items() if not arn)
+        if unknown:
+            raise StateError(f"no state machine configured for child workflows {unknown}")
         self._catalog = catalog
         self._workflow = workflow
         self._store = store
@@ -273,6 +297,8 @@ class Orchestrator:
         if isinstance(stage, PlanResponse):  # a replay: the answer already committed
             return stage
         meta = stage.meta
+        if meta.parent_run_id is not None:  # a child run's log lines name its parent (baton.children)
+            logger.thread_safe_append_keys(parent_run_id=meta.parent_run_id)
         ledger = _Ledger(self._store, meta, self._counted)
         approved: list[Approval] = []
         held: list[TaskOutcome] = []
@@ -285,6 +311,7 @@ class Orchestrator:
             stage.meta = meta = meta.model_copy(update={"approvals": []})
         else:
             fold, held = self._fold(stage, snapshot, ledger, now)
+            meta = stage.meta  # (a stage of child workflows counts their stages)
         stage.new_context.update(fold.context)
         screen(self._detector, stage.new_context, stage.chain, now, meta.stage)  # untrusted values entering the run
         if held:
@@ -302,7 +329,8 @@ class Orchestrator:
         view = RunView(meta.run_id, meta.workflow, meta.stage, reader=reader)
         # the model usage the finished stage's agents reported, settled before the planner spends any
         used = meta.model_usage + fold.model_usage
-        remaining = remaining_budget(self._workflow.budgets, used)
+        budgets = effective_budgets(self._workflow, meta)  # a child run's: capped by what its parent allotted
+        remaining = remaining_budget(budgets, used)
         decided, session, budget_denial = self._decide(view, remaining)
         for invalid in session.invalid:
             stage.chain.append(
@@ -323,7 +351,10 @@ class Orchestrator:
             by_model=add_by_model(add_by_model(meta.model_usage_by_model, fold.usage_by_model), session.usage_by_model),
             planner=session.usage,
         )
-        guarded = guard(decided, self._workflow, meta.stage, self._catalog)
+        limited = self._workflow
+        if budgets is not self._workflow.budgets:  # a child run's, or a parent's whose children used stages
+            limited = self._workflow.model_copy(update={"budgets": budgets})
+        guarded = guard(decided, limited, meta.stage, self._catalog)
         if guarded.denial is not None:
             stage.chain.append(AuditKind.DENIAL, ORCHESTRATOR, now, stage=meta.stage, reason=guarded.denial)
             count("Denials", meta.workflow)
@@ -354,7 +385,17 @@ class Orchestrator:
         meta = stage.meta
         if meta.stage == 0 or not snapshot.tasks:
             return StageFold(), []
-        fold = fold_stage(self._catalog, meta, snapshot.tasks, snapshot.attempts, stage.chain, now)
+        children = {i: t for i, t in snapshot.tasks.items() if t.child_run_id is not None}
+        agent_tasks = {i: t for i, t in snapshot.tasks.items() if t.child_run_id is None}
+        attempts = [a for a in snapshot.attempts if a.index in agent_tasks] if children else snapshot.attempts
+        fold = fold_stage(self._catalog, meta, agent_tasks, attempts, stage.chain, now) if agent_tasks else StageFold()
+        if children:  # tasks of child workflows: folded from each child's run record (baton.children)
+            folded = fold_children(self._store, meta, children, snapshot.attempts, stage.chain, now)
+            fold.outcomes = sorted(fold.outcomes + folded.outcomes, key=lambda o: o.index)
+            fold.context.update(folded.context)
+            fold.model_usage = fold.model_usage + folded.model_usage
+            fold.usage_by_model = add_by_model(fold.usage_by_model, folded.usage_by_model)
+            stage.meta = meta = meta.model_copy(update={"child_stages": meta.child_stages + folded.stages})
         count("TaskFailures", meta.workflow, sum(o.status.value == "failed" for o in fold.outcomes))
         self._settle_grants(stage, fold)
         stage.ledgers = ledger.add(fold.calls)
@@ -388,6 +429,9 @@ class Orchestrator:
             expires_at=start.expires_at,
             deadline=int(self._epoch() + EXPRESS_DEADLINE_SECONDS) if self._workflow.execution == "express" else None,
             caller_source_identity=start.caller_source_identity,
+            parent_run_id=start.parent_run_id,
+            budget=start.budget,
+            trigger=start.trigger,
         )
         chain = AuditChain(meta.run_id, meta.workflow, 0, GENESIS_HASH)
         chain.append(
@@ -399,8 +443,11 @@ class Orchestrator:
             caller=start.caller,
             execution=request.execution,
             idempotency_key=start.idempotency_key is not None,
+            **({} if start.parent_run_id is None else {"parent_run_id": start.parent_run_id}),
+            **({} if start.budget is None else {"budget": start.budget.model_dump()}),
+            **({} if start.trigger is None else {"trigger": start.trigger.model_dump()}),
         )
-        trusted = set(self._workflow.trusted_input_keys)
+        trusted = set(self._workflow.trusted_input_keys) - set(start.untrusted_keys)
         context = {
             key: ContextEntry(value=value, source="input", trusted=key in trusted, stage=0, recorded_at=now)
             for key, value in validated.items()
@@ -488,23 +535,31 @@ class Orchestrator:
                 params_trusted=not params_untrusted,
                 reason_hash=digest(decision.reason),
                 **planner_usage,
+                **({} if decision.reconcile is None else {"reconcile": decision.reconcile.model_dump(mode="json")}),
             )
             next_stage = meta.stage + 1
             functions: list[str] = []
             task_functions: list[int] = []
-            allowance = self._allowance(decision, spend)
+            allowance = self._allowance(decision, spend, meta)
+            children = sum(1 for task in decision.tasks if task.agent in self._child_machines)
             for index, task in enumerate(decision.tasks):
-                given = allowance if self._catalog.agents[task.agent].model is not None else None
-                tasks[index] = self._task_input(
-                    task.agent,
-                    task.output_key,
-                    task.params,
-                    params_untrusted,
-                    reader,
-                    given,
-                    stage.params_flagged,
-                    ledger=ledger,
-                )
+                if task.agent in self._child_machines:  # a child workflow (baton.children)
+                    given = allowance
+                    tasks[index] = self._child_task(
+                        task, index, next_stage, children, params_untrusted, stage, now, allowance
+                    )
+                else:
+                    given = allowance if self._catalog.agents[task.agent].model is not None else None
+                    tasks[index] = self._task_input(
+                        task.agent,
+                        task.output_key,
+                        task.params,
+                        params_untrusted,
+                        reader,
+                        given,
+                        stage.params_flagged,
+                        ledger=ledger,
+                    )
                 chain.append(
                     AuditKind.DELEGATION,
                     ORCHESTRATOR,
@@ -516,8 +571,9 @@ class Orchestrator:
                     untrusted_keys=tasks[index].untrusted_keys,
                     input_hash=digest(tasks[index].payload),
                     **({} if given is None else {"allowance": given.model_dump()}),
+                    **({} if tasks[index].child_run_id is None else {"child_run_id": tasks[index].child_run_id}),
                 )
-                function = self._functions[task.agent]
+                function = self._child_machines.get(task.agent) or self._functions[task.agent]
                 if function not in functions:
                     functions.append(function)
                 task_functions.append(functions.index(function))
@@ -531,7 +587,12 @@ class Orchestrator:
                 max_attempts=MAX_ATTEMPTS,
                 expires_at=meta.expires_at,
             )
-            update |= {"stage": next_stage, "stage_tasks": len(tasks), "stage_reason": decision.reason}
+            update |= {
+                "stage": next_stage,
+                "stage_tasks": len(tasks),
+                "stage_reason": decision.reason,
+                "stage_reconcile": decision.reconcile,
+            }
             count("StagesDelegated", meta.workflow)
             count("TasksDelegated", meta.workflow, len(tasks))
         elif isinstance(decision, AwaitApproval):
@@ -554,23 +615,58 @@ class Orchestrator:
                 **_usage_detail(spend.total),
             )
             response = PlanResponse(run_id=meta.run_id, stage=meta.stage, kind="finish")
-            update |= {"status": RunStatus.SUCCEEDED, "result": decision.result}
+            update |= {"status": RunStatus.SUCCEEDED, "result": decision.result, "result_trusted": not params_untrusted}
             count("RunsSucceeded", meta.workflow)
         else:
             chain.append(AuditKind.DECISION, ORCHESTRATOR, now, stage=meta.stage, decision="fail", **planner_usage)
             response = self._failed(meta, chain, decision.reason, now, _usage_detail(spend.total))
-            update |= {"status": RunStatus.FAILED, "reason": decision.reason}
+            update |= {"status": RunStatus.FAILED, "reason": decision.reason, "result_trusted": not params_untrusted}
         new_meta = self._advanced(meta.model_copy(update=update | {"last_plan": response}), chain, now)
         return stage.commit(new_meta, [], tasks), response
 
-    def _allowance(self, decision: Delegate, spend: _Spend) -> ModelAllowance | None:
+    def _allowance(self, decision: Delegate, spend: _Spend, meta: RunMeta | None = None) -> ModelAllowance | None:
         """Each model-backed task's share of what the run has left: an even split among the stage's model-backed
         tasks, so that concurrent tasks cannot overspend the run between them (a share of zero fails a task at its
         first call). Agents get no write access to the budget: each reports what it spent, settled at the fold."""
-        backed = sum(1 for task in decision.tasks if self._catalog.agents[task.agent].model is not None)
+        backed = sum(
+            1
+            for task in decision.tasks
+            if task.agent in self._child_machines or self._catalog.agents[task.agent].model is not None
+        )
         if not backed:
             return None
-        return share(remaining_budget(self._workflow.budgets, spend.total), backed)
+        budgets = self._workflow.budgets if meta is None else effective_budgets(self._workflow, meta)
+        return share(remaining_budget(budgets, spend.total), backed)
+
+    def _child_task(
+        self,
+        task: Any,
+        index: int,
+        next_stage: int,
+        children: int,
+        params_untrusted: bool,
+        stage: _Stage,
+        now: str,
+        allowance: ModelAllowance | None,
+    ) -> TaskInput:
+        """A task for a child workflow: its start request written (the parent's caller, a budget drawn from the
+        parent's), and the task item naming the child run the state machine starts."""
+        meta = stage.meta
+        workflow = self._catalog.workflow(task.agent)
+        run_id = child_run_id(workflow.name, meta.run_id, next_stage, index)
+        task_input = TaskInput(
+            agent=workflow.name,
+            key=task.output_key,
+            payload=dict(task.params),
+            untrusted_keys=sorted(task.params) if params_untrusted else [],
+            child_run_id=run_id,
+        )
+        model = allowance or share(remaining_budget(effective_budgets(self._workflow, meta), meta.model_usage), 1)
+        budget = child_budget(effective_budgets(self._workflow, meta), next_stage, children, model)
+        request = child_start(meta, workflow, run_id, task_input, budget, now)
+        with suppress(ConcurrentUpdate):  # a replayed Plan wrote it already (the id is fixed by this task)
+            self._store.put_start(request)
+        return task_input
 
     def _task_input(
         self,
@@ -933,18 +1029,7 @@ class Orchestrator:
         failed = outcome.model_copy(
             update={"status": TaskStatus.FAILED, "error_type": UNAVAILABLE_ERROR, "error": error}
         )
-        stage.chain.append(
-            AuditKind.TASK_FAILED,
-            failed.agent,
-            now,
-            error_type=UNAVAILABLE_ERROR,
-            error_hash=digest(error),
-            stage=failed.stage,
-            index=failed.index,
-            key=failed.key,
-            attempts=failed.attempts,
-        )
-        return failed
+        return _audited_failure(stage, failed, now)
 
     def _held_failed(self, stage: _Stage, approval: Approval, error_type: str, error: str, now: str) -> TaskOutcome:
         outcome = TaskOutcome(
@@ -961,18 +1046,7 @@ class Orchestrator:
             trusted=approval.trusted,
             reason=stage.meta.stage_reason,
         )
-        stage.chain.append(
-            AuditKind.TASK_FAILED,
-            approval.agent,
-            now,
-            error_type=error_type,
-            error_hash=digest(error),
-            stage=approval.stage,
-            index=approval.index,
-            key=approval.key,
-            attempts=approval.attempts,
-        )
-        return outcome
+        return _audited_failure(stage, outcome, now)
 
     def _redelegate(
         self, stage: _Stage, fold: StageFold, approved: list[Approval], ledger: _Ledger, now: str
@@ -1044,7 +1118,13 @@ class Orchestrator:
             max_attempts=1,
             expires_at=meta.expires_at,
         )
-        update = {"stage": next_stage, "stage_tasks": len(tasks), "approvals": [], "last_plan": response}
+        update = {
+            "stage": next_stage,
+            "stage_tasks": len(tasks),
+            "approvals": [],
+            "last_plan": response,
+            "stage_reconcile": None,  # a re-delegated stage holds only the approved tasks: nothing to reconcile
+        }
         new_meta = self._advanced(meta.model_copy(update=update), chain, now)
         self._store.commit(stage.commit(new_meta, fold.outcomes, tasks))
         count("StagesDelegated", meta.workflow)

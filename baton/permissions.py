@@ -58,6 +58,7 @@ from baton.iam import (
     RoleSpec,
     StatementSpec,
     render_statement,
+    session_role_name,
 )
 from baton.iam_eval import Decision, EvaluationError, Request, evaluate
 from baton.model_iam import FOUNDATION_MODEL, GUARDRAIL, INFERENCE_PROFILE, model_arn
@@ -203,7 +204,7 @@ class Deployed:
                 return self.queue_arn(physical)
             if ref.kind is ResourceKind.PARAMETER:
                 return self.parameter_arn(physical)
-            return physical  # secrets and topics: their physical id is their ARN
+            return physical  # secrets, topics and event buses: their physical id is their ARN
         if ref.kind.value in (FOUNDATION_MODEL, INFERENCE_PROFILE, GUARDRAIL):
             return model_arn(
                 ref.kind.value, ref.name, partition=self.partition, region=self.region, account=self.account
@@ -222,6 +223,11 @@ class Deployed:
             Platform.OWN_LOG_GROUP: lambda: self.arn("logs", f"log-group:/aws/lambda/{function}"),
             Platform.ARCHIVE_BUCKET: lambda: self.arn("s3", "baton-audit-archive", regional=False, account=False),
             Platform.ARCHIVE_FAILURES: lambda: self.arn("sqs", "baton-archive-failures"),
+            Platform.PEER_ROLE: lambda: ref.name,  # another account's role: its declared ARN
+            # a tool's STS session role, named as the offline provisioning names it (baton.local.provisioning)
+            Platform.SESSION_ROLE: lambda: self.arn(
+                "iam", f"role/{session_role_name('baton-local', ref.name)}", regional=False
+            ),
         }
         make = by_kind.get(ref.kind)
         # anything else names a resource no offline call can reach: a placeholder that matches no request
@@ -332,6 +338,7 @@ def _translations() -> dict[str, Translate]:
             table[operation] = translate
 
     add("kms:Sign kms:Verify kms:GetPublicKey kms:DescribeKey", lambda a, p, d: [Request(a, d.key_arn(p["KeyId"]))])
+    add("sts:AssumeRole", lambda a, p, d: [Request(a, p["RoleArn"])])  # a tool's STS session (baton.credentials)
     add(
         "secretsmanager:GetSecretValue secretsmanager:DescribeSecret",
         lambda a, p, d: [Request(a, d.secret_arn(p["SecretId"]))],

@@ -20,8 +20,8 @@ from baton.approvals import Approval
 from baton.audit import digest
 from baton.catalog import Catalog
 from baton.clock import expires_at_for, now_iso
-from baton.models import ContextEntry, ModelUsage, RunStatus, TaskOutcome, invalid_fields
-from baton.store import SCHEMA_VERSION, RunNotFound, StartRequest, StateStore
+from baton.models import ContextEntry, ModelUsage, RunStatus, TaskOutcome, TriggerEvent, invalid_fields
+from baton.store import SCHEMA_VERSION, ConcurrentUpdate, RunNotFound, StartRequest, StateStore
 
 
 class InvalidRunInput(ValueError):
@@ -73,7 +73,11 @@ class RunStarter:
         idempotency_key: str | None = None,
         *,
         source_identity: str | None = None,
+        run_id: str | None = None,
+        trigger: TriggerEvent | None = None,
     ) -> StartedRun:
+        """Start a run; `run_id` (derived from what caused the run: keys.derived_run_id) makes a repeat of the same
+        cause start nothing new (repeated=True); `trigger`: the event that caused it (baton.triggers)."""
         workflow = self._catalog.workflows.get(workflow_name)
         if workflow is None:
             raise InvalidRunInput(f"unknown workflow {workflow_name!r}", ["workflow"])
@@ -84,8 +88,10 @@ class RunStarter:
             raise InvalidRunInput(
                 f"input for {workflow_name!r} is invalid: {fields}", [f.strip() for f in fields.split(",")]
             ) from None
+        if run_id is not None and keys.workflow_of(run_id) != workflow.name:
+            raise InvalidRunInput(f"run id {run_id!r} is not a run id of {workflow.name!r}", ["run_id"])
         request = StartRequest(
-            run_id=keys.new_run_id(workflow.name),
+            run_id=run_id or keys.new_run_id(workflow.name),
             workflow=workflow.name,
             input=validated,
             caller=caller,
@@ -93,10 +99,17 @@ class RunStarter:
             idempotency_key=idempotency_key,
             requested_at=now_iso(),
             expires_at=expires_at_for(workflow.run_retention_days),
+            trigger=trigger,
         )
         idempotency = None if idempotency_key is None else (idempotency_key, digest(validated))
-        run_id = self._store.put_start(request, idempotency)
-        repeated = run_id != request.run_id
+        try:
+            stored = self._store.put_start(request, idempotency)
+            repeated = stored != request.run_id
+        except ConcurrentUpdate:
+            if run_id is None or idempotency is not None:
+                raise
+            stored, repeated = request.run_id, True  # a derived run id requested before: the same cause again
+        run_id = stored
         if not (repeated and workflow.execution == "express"):
             # Standard executions are named after the run, so starting again on an idempotent repeat is harmless
             # and covers a first request that stored the run and died before starting it. Express executions
@@ -131,6 +144,12 @@ class RunRecord(BaseModel):
     model_cost: CostEstimate | None = None
     # the approvals the run waits for (the run record's copies: binding and state, no arguments)
     approvals: list[Approval] = Field(default_factory=list)
+    # hierarchical runs (baton.children): the run that started this one, and (`with_children`, what `--out` writes)
+    # the records of the child runs its steps started, each with its own audit trail
+    parent_run_id: str | None = None
+    children: list[RunRecord] = Field(default_factory=list)
+    # the event-driven pattern (baton.triggers): the event that started this run
+    trigger: TriggerEvent | None = None
 
 
 def read_run(store: StateStore, run_id: str, with_audit: bool = True) -> RunRecord:
@@ -174,4 +193,19 @@ def read_run(store: StateStore, run_id: str, with_audit: bool = True) -> RunReco
         model_usage_by_model=meta.model_usage_by_model,
         model_cost=estimate_cost(meta.model_usage_by_model) if meta.model_usage.calls else None,
         approvals=meta.approvals,
+        parent_run_id=meta.parent_run_id,
+        trigger=meta.trigger,
     )
+
+
+def with_children(store: StateStore, record: RunRecord, depth: int = 8) -> RunRecord:
+    """The record with the records of the child runs its steps started (theirs too, `depth` levels down)."""
+    if depth <= 0:
+        return record
+    children = []
+    for child_id in dict.fromkeys(s.child_run_id for s in record.steps if s.child_run_id is not None):
+        try:
+            children.append(with_children(store, read_run(store, child_id), depth - 1))
+        except RunNotFound:
+            continue
+    return record.model_copy(update={"children": children}) if children else record

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from baton.orchestrator import Orchestrator
     from baton.runs import RunStarter
     from baton.state import DynamoStateStore
+    from baton.triggers import EventStarter
 
 
 def build_orchestrator(env: Mapping[str, str], clients: AwsClients) -> Orchestrator:
@@ -56,6 +57,7 @@ def build_orchestrator(env: Mapping[str, str], clients: AwsClients) -> Orchestra
         # a guardrail detector's client is made at its first scan, like a model planner's
         detector=detector_for(workflow.injection_detector, lambda: clients.client("bedrock-runtime")),
         notifier=_notifier(workflow, settings.resources, clients),
+        child_machines={name: settings.child_state_machines.get(name, "") for name in workflow.children},
     )
 
 
@@ -81,6 +83,7 @@ def build_agent_runner(
     from baton.agent_runner import AgentRunner
     from baton.catalog import ToolSpec
     from baton.config import catalog_from_env
+    from baton.credentials import SessionBroker, TokenBroker
     from baton.secrets import SecretsBroker
     from baton.settings import Settings, SettingsError
     from baton.tools import ToolContext
@@ -97,9 +100,17 @@ def build_agent_runner(
         settings.secrets_max_age_seconds,
     )
     transport = http_transport or _NetworkOnFirstRequest()
+    tools = catalog.tools_of(agent)
+    # one token cache and one session cache per function: shared by every call of its tools
+    tokens = TokenBroker(broker, transport) if any(tool.oauth is not None for tool in tools) else None
+    sessions = None
+    if any(tool.session is not None for tool in tools):
+        sessions = SessionBroker(lambda: clients.client("sts"), settings.session_roles, settings.resource_arns)
 
     def make_context(tool: ToolSpec, run_id: str) -> ToolContext:
-        return ToolContext(tool, run_id, settings.resources, clients, broker, transport)
+        return ToolContext(
+            tool, run_id, settings.resources, clients, broker, transport, tokens=tokens, sessions=sessions
+        )
 
     if agent.model is None:
         return AgentRunner(catalog, agent, make_context)
@@ -158,3 +169,20 @@ def build_archiver(env: Mapping[str, str], clients: AwsClients) -> AuditArchiver
     if settings.archive_bucket is None:
         raise SettingsError("the archiver needs BATON_ARCHIVE_BUCKET")
     return AuditArchiver(clients.client("s3"), settings.archive_bucket)
+
+
+def build_starter(env: Mapping[str, str], clients: AwsClients) -> EventStarter:
+    """A subscribing workflow's starter function (baton.triggers): the API's run starter, for that workflow only."""
+    from baton.config import catalog_from_env
+    from baton.runs import ExecutionStarter, RunStarter
+    from baton.settings import Settings, SettingsError
+    from baton.state import DynamoStateStore
+    from baton.triggers import EventStarter
+
+    settings = Settings.from_env(env)
+    if settings.workflow is None:
+        raise SettingsError("the starter needs BATON_WORKFLOW")
+    catalog = catalog_from_env(env)
+    store = DynamoStateStore(clients.client("dynamodb"), settings.state_table)
+    executions = ExecutionStarter(clients.client("stepfunctions"), settings.state_machines)
+    return EventStarter(catalog.workflow(settings.workflow), RunStarter(catalog, store, executions))

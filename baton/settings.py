@@ -19,6 +19,8 @@ ENV_AGENT_FUNCTIONS = "BATON_AGENT_FUNCTIONS"
 ENV_RESOURCES = "BATON_RESOURCES"
 # JSON object: workflow name -> state machine ARN (api)
 ENV_STATE_MACHINES = "BATON_STATE_MACHINES"
+# JSON object: child workflow name -> state machine ARN (the orchestrator of a workflow with children, baton.children)
+ENV_CHILD_STATE_MACHINES = "BATON_CHILD_STATE_MACHINES"
 ENV_SECRETS_MAX_AGE = "BATON_SECRETS_MAX_AGE_SECONDS"
 # the KMS key (ARN) the orchestrator signs its workflow's audit heads with
 ENV_AUDIT_KEY = "BATON_AUDIT_KEY"
@@ -26,6 +28,10 @@ ENV_AUDIT_KEY = "BATON_AUDIT_KEY"
 ENV_ARCHIVE_BUCKET = "BATON_ARCHIVE_BUCKET"
 # comma-separated dotted paths of the catalog(s) this function serves (see baton.config)
 ENV_CATALOG = "BATON_CATALOG"
+# JSON object: tool name -> ARN of the role its STS session assumes (agent functions of tools declaring a session)
+ENV_SESSION_ROLES = "BATON_SESSION_ROLES"
+# JSON object: catalog resource name -> ARN, for the resources a session policy names
+ENV_RESOURCE_ARNS = "BATON_RESOURCE_ARNS"
 
 
 class SettingsError(RuntimeError):
@@ -42,9 +48,12 @@ class Settings(BaseModel):
     agent_functions: dict[str, str] = Field(default_factory=dict)
     resources: dict[str, str] = Field(default_factory=dict)
     state_machines: dict[str, str] = Field(default_factory=dict)
+    child_state_machines: dict[str, str] = Field(default_factory=dict)
     audit_key: str | None = None
     archive_bucket: str | None = None
     secrets_max_age_seconds: int = Field(default=300, ge=0, le=3600)
+    session_roles: dict[str, str] = Field(default_factory=dict)
+    resource_arns: dict[str, str] = Field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -71,9 +80,12 @@ class Settings(BaseModel):
                 agent_functions=mapping(ENV_AGENT_FUNCTIONS),
                 resources=mapping(ENV_RESOURCES),
                 state_machines=mapping(ENV_STATE_MACHINES),
+                child_state_machines=mapping(ENV_CHILD_STATE_MACHINES),
                 audit_key=env.get(ENV_AUDIT_KEY) or None,
                 archive_bucket=env.get(ENV_ARCHIVE_BUCKET) or None,
                 secrets_max_age_seconds=int(env.get(ENV_SECRETS_MAX_AGE, "300")),
+                session_roles=mapping(ENV_SESSION_ROLES),
+                resource_arns=mapping(ENV_RESOURCE_ARNS),
             )
         except (ValidationError, ValueError) as error:
             raise SettingsError(f"invalid function configuration: {error}") from None
@@ -94,6 +106,9 @@ class Settings(BaseModel):
             (ENV_AGENT_FUNCTIONS, self.agent_functions),
             (ENV_RESOURCES, self.resources),
             (ENV_STATE_MACHINES, self.state_machines),
+            (ENV_CHILD_STATE_MACHINES, self.child_state_machines),
+            (ENV_SESSION_ROLES, self.session_roles),
+            (ENV_RESOURCE_ARNS, self.resource_arns),
         ):
             if value:
                 env[name] = json.dumps(value, sort_keys=True)

@@ -19,6 +19,9 @@ DEFINITION_FILE = Path(str(files("baton").joinpath("statemachines", "orchestrati
 
 # the states only a Standard execution may hold: an Express state machine refuses `.waitForTaskToken`
 STANDARD_ONLY_STATES = ("AwaitApproval",)
+# ... and `.sync:2`: the Map's states that start a child workflow's execution (an Express workflow declares no children,
+# see baton.children), with the state that leads to them and where it goes instead
+CHILD_STATES = ("Dispatch", "ReadChild", "StartChild", "ChildEnded")
 
 
 def definition_text(execution: str = "standard", path: Path = DEFINITION_FILE) -> str:
@@ -34,6 +37,14 @@ def definition_text(execution: str = "standard", path: Path = DEFINITION_FILE) -
     for state in states.values():
         if state.get("Type") == "Choice":
             state["Choices"] = [c for c in state["Choices"] if c.get("Next") not in STANDARD_ONLY_STATES]
+        inner = state.get("ItemProcessor", {}).get("States", {})
+        if "Dispatch" in inner:
+            default = inner["Dispatch"]["Default"]
+            for name in CHILD_STATES:
+                inner.pop(name, None)
+            for item_state in inner.values():
+                if item_state.get("Next") == "Dispatch":
+                    item_state["Next"] = default
     return json.dumps(definition, indent=2) + "\n"
 
 

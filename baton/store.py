@@ -13,7 +13,18 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from baton.approvals import Approval, TaskToken
 from baton.audit import AuditRecord
-from baton.models import ContextEntry, ModelUsage, PlanResponse, PriorCall, RunStatus, TaskInput, TaskOutcome
+from baton.models import (
+    ChildBudget,
+    ContextEntry,
+    ModelUsage,
+    PlanResponse,
+    PriorCall,
+    Reconcile,
+    RunStatus,
+    TaskInput,
+    TaskOutcome,
+    TriggerEvent,
+)
 
 # Version of what a run stores (on its run record; a run keeps the version it started with):
 # 2: run ids carry their workflow, the API writes a start request and the orchestrator creates the run, the
@@ -25,7 +36,11 @@ from baton.models import ContextEntry, ModelUsage, PlanResponse, PriorCall, RunS
 #    are read from its journal instead.
 # Fields added with a default that is exact for every run stored before them (the run record's model usage: no
 # model could be called before) change nothing a reader must branch on, so they need no new version.
-SCHEMA_VERSION = 4
+# 5: hierarchical runs: a start request and a run record may name their parent run (`parent_run_id`), the budget drawn
+#    from it and the input keys it passed untrusted; a run record counts its descendants' stages (`child_stages`) and
+#    whether its result is trusted; a task for a child workflow names its child run. A version 4 run has none of these
+#    (no parent, no children) and finishes as before.
+SCHEMA_VERSION = 5
 # DynamoDB items are limited to 400 KB; leave room for keys and attributes
 MAX_VALUE_BYTES = 300_000
 
@@ -63,6 +78,13 @@ class StartRequest(_Record):
     idempotency_key: str | None = None
     requested_at: str
     expires_at: int
+    # a child run (schema 5): the run that delegated to it, the budget drawn from that run's remaining budget, and the
+    # input keys it passed untrusted (the parent's planner had read untrusted data)
+    parent_run_id: str | None = None
+    budget: ChildBudget | None = None
+    untrusted_keys: list[str] = Field(default_factory=list)
+    # a run an event started (the event-driven pattern, baton.triggers): that event
+    trigger: TriggerEvent | None = None
 
 
 class RunMeta(_Record):
@@ -101,6 +123,17 @@ class RunMeta(_Record):
     caller_source_identity: str | None = None
     # the approvals the run waits for (empty: it waits for none): the orchestrator's copy of each binding and state
     approvals: list[Approval] = Field(default_factory=list)
+    # hierarchical runs (schema 5): the parent run and the budget drawn from it (a child run), the stages the run's
+    # descendants used (counted against its own), and whether its result is trusted (its planner read nothing
+    # untrusted before finishing; None: not known, a run stored before)
+    parent_run_id: str | None = None
+    budget: ChildBudget | None = None
+    child_stages: int = 0
+    result_trusted: bool | None = None
+    # how the current stage's outputs are combined when it is folded (its Delegate's `reconcile`; None: they are not)
+    stage_reconcile: Reconcile | None = None
+    # a run an event started (baton.triggers): that event
+    trigger: TriggerEvent | None = None
 
 
 @dataclass(frozen=True)

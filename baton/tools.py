@@ -6,6 +6,7 @@ the function, and the place every call is recorded for the audit trail.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -30,6 +31,7 @@ from baton.redaction import REDACTOR
 from baton.secrets import SecretsBroker
 
 if TYPE_CHECKING:
+    from baton.credentials import SessionBroker, TokenBroker
     from baton.policy import PolicyDecision, PolicyEngine
 
 
@@ -77,6 +79,9 @@ class ToolContext:
         clients: AwsClients,
         secrets: SecretsBroker,
         http_transport: HttpTransport,
+        *,
+        tokens: TokenBroker | None = None,
+        sessions: SessionBroker | None = None,
     ) -> None:
         self.tool = tool
         self.run_id = run_id
@@ -84,7 +89,14 @@ class ToolContext:
         self._clients = clients
         self._secrets = secrets
         self._http_transport = http_transport
+        self._tokens = tokens
+        self._sessions = sessions
         self._services = {grant_action.split(":")[0] for g in tool.all_grants() for grant_action in g.actions}
+        if tool.peer is not None:  # sts:AssumeRole on the peer's role (baton.iam.assume_peer_statements)
+            self._services.add("sts")
+        # the same for every delivery of this call (a retried or redelivered attempt makes the same call): an
+        # irreversible tool sends it to its provider (an Idempotency-Key header) so the effect happens once
+        self.idempotency_key = ""
 
     def resource(self, name: str) -> str:
         """The physical id (table name, queue URL, topic ARN, ...) of a resource this tool declares."""
@@ -103,13 +115,58 @@ class ToolContext:
     def secret(self, name: str) -> str:
         if name not in self.tool.secrets:
             raise ToolDenied(f"tool {self.tool.name!r} did not declare secret {name!r}")
+        if self.tool.oauth is not None and name == self.tool.oauth.secret:
+            # the client secret stays with the credentials broker: the tool gets access tokens only
+            raise ToolDenied(
+                f"tool {self.tool.name!r} may not read its client-credentials secret {name!r}: use ctx.access_token()"
+            )
         return self._secrets.get(name)
+
+    def access_token(self) -> str:
+        """A current OAuth 2.0 access token for the tool's declared client credentials (cached, refreshed)."""
+        if self.tool.oauth is None:
+            raise ToolDenied(f"tool {self.tool.name!r} declares no OAuth client credentials")
+        tokens = self._tokens
+        if tokens is None:  # a context made without the function's shared broker: a cache of its own
+            from baton.credentials import TokenBroker
+
+            tokens = self._tokens = TokenBroker(self._secrets, self._http_transport)
+        token: str = self._credential(lambda: tokens.token(self.tool))
+        return token
+
+    def aws_session(self, service: str) -> Any:
+        """A client on the tool's own STS session: its declared grant, narrowed to this run, 900 s at most."""
+        grant = self.tool.session
+        if grant is None:
+            raise ToolDenied(f"tool {self.tool.name!r} declares no session")
+        if service not in {action.split(":")[0] for action in grant.actions}:
+            raise ToolDenied(f"tool {self.tool.name!r}'s session grants nothing on AWS service {service!r}")
+        sessions = self._sessions
+        if sessions is None:
+            raise ToolDenied(f"no session broker is configured for tool {self.tool.name!r}")
+        return self._credential(lambda: sessions.client(self.tool, self.run_id, service))
+
+    @staticmethod
+    def _credential(obtain: Callable[[], Any]) -> Any:
+        from baton.credentials import CredentialsUnavailable
+
+        try:
+            return obtain()
+        except CredentialsUnavailable as error:
+            if error.retryable:
+                raise RetryableToolError(str(error)) from None
+            raise
 
     def http(self, timeout_seconds: float = 5.0) -> HttpClient:
         """An HTTP client limited to the tool's egress; each request (redirect hops included) within the timeout."""
         return HttpClient(
             self.tool.egress, self._http_transport, timeout_seconds, follow_redirects=self.tool.follow_redirects
         )
+
+
+def idempotency_key(call_scope: str, tool: str, arguments: dict[str, Any]) -> str:
+    """A key that names one call of one task: the same for every delivery of that task, another for any other call."""
+    return hashlib.sha256(f"{call_scope}|{arguments_sha256(tool, arguments)}".encode()).hexdigest()[:40]
 
 
 class ToolBox:
@@ -138,8 +195,10 @@ class ToolBox:
         prior_calls: Sequence[PriorCall] = (),
         flagged: bool = False,
         clock: Callable[[], float] = time.time,
+        call_scope: str = "",
     ) -> None:
         self._agent = agent
+        self._call_scope = call_scope  # the run and task the calls are made for (idempotency keys)
         self._catalog = catalog
         self._make_context = make_context
         self._inputs_trusted = inputs_trusted
@@ -159,6 +218,11 @@ class ToolBox:
     @property
     def output_trusted(self) -> bool:
         return self._inputs_trusted and not self.tainted
+
+    def _context_for(self, spec: ToolSpec, arguments: dict[str, Any]) -> ToolContext:
+        context = self._make_context(spec)
+        context.idempotency_key = idempotency_key(self._call_scope, spec.name, arguments)
+        return context
 
     def call(self, tool_name: str, **arguments: Any) -> Any:
         started = time.perf_counter()
@@ -217,7 +281,7 @@ class ToolBox:
         if not spec.output_trusted:
             self.tainted = True  # from the call on, whatever its outcome
         try:
-            result = implementation(args, self._make_context(spec))
+            result = implementation(args, self._context_for(spec, dumped))
         except (ToolDenied, EgressDenied) as error:  # a refused resource, secret or destination is a denial
             self.denied = True
             record("denied", dumped, str(error))

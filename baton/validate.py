@@ -286,7 +286,7 @@ def planner_routes(workflow: WorkflowSpec) -> list[tuple[str, str, str]] | None:
 
 
 def route_problems(workflow: WorkflowSpec, routes: Iterable[tuple[str, str, str]]) -> list[str]:
-    agents = set(workflow.agents)
+    agents = set(workflow.agents) | set(workflow.children)  # a child workflow is delegated to as an agent is
     problems: list[str] = []
     for source, target, _label in routes:
         if source not in agents and source not in ROUTE_SOURCES:

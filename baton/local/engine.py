@@ -120,6 +120,9 @@ class LocalEngine:
         self._calls_lock = threading.Lock()
         self._wrap = wrap_handler or (lambda _name, handler: handler)
         self._on_call = on_call
+        # also told of each AWS call a function makes, from when they are added (`add_call_hook`)
+        self._call_hooks: list[CallHook] = []
+        self._on_exit: list[Callable[[], None]] = []
         self._saved_env: dict[str, str | None] = {}
         self._mock: Any = None
         self._decided: set[str] = set()  # approvals wait() has asked its callback about
@@ -160,6 +163,9 @@ class LocalEngine:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        for cleanup in reversed(self._on_exit):  # what fixtures started (a peer's API bridge), before moto stops
+            cleanup()
+        self._on_exit.clear()
         moto_patches.uninstall()
         clock.reset()
         if self._mock is not None:
@@ -181,13 +187,25 @@ class LocalEngine:
                 attach(client, _Registered(self, model_key(function)), function)
 
         on_call = self._on_call
-        if on_call is None:
-            return AwsClients(self._session, observer=observe, on_client=made)
+        hooks = self._call_hooks
 
         def report(service: str, operation: str, params: dict[str, Any], response: dict[str, Any]) -> None:
-            on_call(AwsCallDetail(function, service, operation, params, response))
+            detail = AwsCallDetail(function, service, operation, params, response)
+            if on_call is not None:
+                on_call(detail)
+            for hook in list(hooks):
+                hook(detail)
 
         return AwsClients(self._session, observer=observe, on_result=report, on_client=made)
+
+    def add_call_hook(self, hook: CallHook) -> None:
+        """Tell `hook` of every AWS call a function makes from now on, with its parameters and parsed response (an
+        offline peer's API bridge learns which function assumed which role, baton.local.peer_bridge)."""
+        self._call_hooks.append(hook)
+
+    def on_exit(self, cleanup: Callable[[], None]) -> None:
+        """Call `cleanup` when the engine exits, before moto stops (a fixture's server stops serving)."""
+        self._on_exit.append(cleanup)
 
     # ------------------------------------------------------------ model doubles
 
@@ -295,6 +313,59 @@ class LocalEngine:
     def run(self, workflow: str, run_input: Any, **wait_options: Any) -> RunRecord:
         return self.wait(self.start(workflow, run_input), **wait_options)
 
+    # ------------------------------------------------------------ the event-driven pattern (baton.triggers)
+
+    def drain_triggers(self, max_rounds: int = 100) -> list[str]:
+        """What each subscribing workflow's SQS event source does on AWS: receive its queue's messages (moto's
+        EventBridge delivered them there by the very rule patterns CDK deploys), invoke its starter function with
+        them, delete those it started, leave the failed ones to be received again (after the queue's
+        maxReceiveCount, moto's redrive moves them to the dead-letter queue). The run ids of the records started."""
+        from baton.local.functions import starter_function_name
+
+        sqs, lambdas = self.clients.client("sqs"), self.clients.client("lambda")
+        started: list[str] = []
+        for _ in range(max_rounds):
+            received = 0
+            for workflow, queue_url in self.deployment.trigger_queues.items():
+                messages = sqs.receive_message(
+                    QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"], WaitTimeSeconds=0
+                ).get("Messages", [])
+                if not messages:
+                    continue
+                received += len(messages)
+                event = {"Records": [_sqs_record(message, queue_url) for message in messages]}
+                response = lambdas.invoke(FunctionName=starter_function_name(workflow), Payload=json.dumps(event))
+                answer = json.loads(response["Payload"].read() or b"{}")
+                if response.get("FunctionError"):  # the whole batch failed: every record comes again
+                    continue
+                failed = {item["itemIdentifier"] for item in answer.get("batchItemFailures", [])}
+                for message in messages:
+                    if message["MessageId"] in failed:
+                        continue
+                    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+                    event_id = json.loads(message["Body"])["id"]
+                    started.append(keys.derived_run_id(workflow, f"event:{event_id}"))
+            if not received:
+                break
+        return started
+
+    def dead_letters(self, workflow: str) -> list[dict[str, Any]]:
+        """The events a subscribing workflow's queue dead-lettered (read without consuming: visibility 0)."""
+        sqs = self.clients.client("sqs")
+        messages = sqs.receive_message(
+            QueueUrl=self.deployment.dead_letter_queues[workflow], MaxNumberOfMessages=10, VisibilityTimeout=0
+        ).get("Messages", [])
+        return [json.loads(message["Body"]) for message in messages]
+
+    def wait_triggered(self, run_id: str, timeout_seconds: float = 120) -> list[RunRecord]:
+        """The runs the events a run published started (drained from their queues), each waited for."""
+        records = []
+        for triggered in dict.fromkeys(self.drain_triggers()):
+            start = self.store.load_start(triggered)
+            if start is not None and start.trigger is not None and start.trigger.publishing_run_id == run_id:
+                records.append(self.wait(triggered, timeout_seconds))
+        return records
+
     # ------------------------------------------------------------ human approval
 
     def approver(self, workflow: str) -> str:
@@ -374,6 +445,22 @@ class LocalEngine:
     def public_key(self, workflow: str) -> bytes:
         """The PEM public key of a workflow's audit signing key (what `baton audit verify` checks with)."""
         return public_key_pem(self.clients.client("kms"), self.deployment.audit_keys[workflow])
+
+
+def _sqs_record(message: dict[str, Any], queue_url: str) -> dict[str, Any]:
+    """An SQS message as Lambda's SQS event source hands it to a function."""
+    region, account, name = REGION, ACCOUNT, queue_url.rsplit("/", 1)[-1]
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes", {}),
+        "messageAttributes": {},
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": f"arn:aws:sqs:{region}:{account}:{name}",
+        "awsRegion": region,
+    }
 
 
 class _Registered:

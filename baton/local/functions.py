@@ -12,17 +12,20 @@ from baton.functions.agent import handler as agent_handler
 from baton.functions.api import handler as api_handler
 from baton.functions.archiver import handler as archiver_handler
 from baton.functions.orchestrator import handler as orchestrator_handler
+from baton.functions.starter import handler as starter_handler
 from baton.http import HttpTransport
 from baton.local import moto_patches
-from baton.runtime import build_agent_runner, build_api, build_archiver, build_orchestrator
+from baton.runtime import build_agent_runner, build_api, build_archiver, build_orchestrator, build_starter
 
 AGENT_HANDLER = "baton.functions.agent.handler.handler"
 ORCHESTRATOR_HANDLER = "baton.functions.orchestrator.handler.handler"
 API_HANDLER = "baton.functions.api.handler.handler"
 ARCHIVER_HANDLER = "baton.functions.archiver.handler.handler"
+STARTER_HANDLER = "baton.functions.starter.handler.handler"
 API_FUNCTION = "baton-api"
 _AGENT_PREFIX = "baton-agent-"
 _ORCHESTRATOR_PREFIX = "baton-orchestrator-"
+_STARTER_PREFIX = "baton-starter-"
 
 
 def agent_function_name(agent: str) -> str:
@@ -31,6 +34,11 @@ def agent_function_name(agent: str) -> str:
 
 def orchestrator_function_name(workflow: str) -> str:
     return f"{_ORCHESTRATOR_PREFIX}{workflow}"
+
+
+def starter_function_name(workflow: str) -> str:
+    """A subscribing workflow's starter function (baton.triggers)."""
+    return f"{_STARTER_PREFIX}{workflow}"
 
 
 def agent_of(function_name: str) -> str | None:
@@ -70,6 +78,9 @@ def in_process_handler(
     if handler_path == API_HANDLER:
         services = build_api(env, clients)
         return lambda event: api_handler.handle(event, services)
+    if handler_path == STARTER_HANDLER:
+        starter = build_starter(env, clients)
+        return lambda event: starter_handler.handle(event, starter)
     if handler_path == ARCHIVER_HANDLER:  # deployed by the stack; offline, moto's streams do not reach it
         archiver = build_archiver(env, clients)
         return lambda event: archiver_handler.handle(event, archiver)

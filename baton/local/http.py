@@ -8,6 +8,7 @@ object is the only place the offline engine grants loopback; no environment vari
 
 from __future__ import annotations
 
+import ssl
 import threading
 from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
@@ -34,9 +35,13 @@ class LocalHttpTransport:
             self._loopback.pop(host.lower(), None)
             self._services[host.lower()] = service
 
-    def serve_loopback(self, host: str, port: int) -> None:
-        """Answer `host` from the server listening on 127.0.0.1:`port` (started by the test), over real sockets."""
-        transport = PinnedTransport(resolver=_never_resolve, loopback=LoopbackGrant({host: port}))
+    def serve_loopback(self, host: str, port: int, ssl_context: ssl.SSLContext | None = None) -> None:
+        """Answer `host` from the server listening on 127.0.0.1:`port` (started by the test), over real sockets;
+        `ssl_context`: what an https URL's certificate is verified against (a test's own authority), else the
+        system's."""
+        transport = PinnedTransport(
+            resolver=_never_resolve, loopback=LoopbackGrant({host: port}), ssl_context=ssl_context
+        )
         with self._lock:
             self._services.pop(host.lower(), None)
             self._loopback[host.lower()] = transport

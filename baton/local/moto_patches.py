@@ -27,11 +27,13 @@ import sys
 import threading
 import types
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import botocore.loaders
 import botocore.session
 import moto.core.utils as moto_core_utils
+from botocore import xform_name
 
 # ---------------------------------------------------------------- start-up: moto's EC2 backend stays unimported
 #
@@ -115,6 +117,9 @@ from moto.dynamodb.models import DynamoDBBackend  # noqa: E402
 from moto.dynamodb.models.table import Table  # noqa: E402
 from moto.dynamodb.responses import DynamoHandler  # noqa: E402
 from moto.stepfunctions.parser.asl.component.common.path import result_path  # noqa: E402
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (  # noqa: E402
+    state_task_service_sfn,
+)
 from moto.stepfunctions.parser.asl.utils import boto_client, json_path  # noqa: E402
 
 Handler = Callable[[dict[str, Any]], Any]
@@ -464,6 +469,52 @@ def _serializer_get_value(self: Any, value: Any, key: str, shape: Any) -> Any:
     return None
 
 
+# ---------------------------------------------------------------- Step Functions: states:startExecution.sync:2
+#
+# The interpreter's integration with Step Functions itself (`arn:aws:states:::states:startExecution.sync:2`, what a
+# hierarchical workflow starts its child executions with) is listed as supported, but moto's base class leaves the
+# normalisation of requests and responses as stubs: the state's Sfn-cased parameters (`StateMachineArn`, `Name`,
+# `Input`) reach the boto3 call as they are (its client skips parameter validation) and the start's response keeps
+# boto3's casing, so the parent execution fails with States.Runtime, cause 'StateMachineArn'. The patch does what
+# AWS (and LocalStack, where the interpreter comes from) does: parameters are renamed to the operation's input shape
+# (`stateMachineArn`, `name`, `input` as JSON text) and responses to Sfn casing (`ExecutionArn`, `Output`, `Status`,
+# ...), for this integration only, with dates as epoch milliseconds as Step Functions gives them (boto3's datetimes
+# are not JSON). With `.sync:2`, the child's input and output are JSON values (moto parses them).
+
+_SfnService = state_task_service_sfn.StateTaskServiceSfn
+_original_sfn_normalise_parameters = _SfnService._normalise_parameters
+_original_sfn_normalise_response = _SfnService._normalise_response
+
+
+@functools.cache
+def _sfn_operation(action: str) -> Any:
+    """The botocore operation model of a Step Functions action in snake case (start_execution -> StartExecution)."""
+    service = botocore.session.get_session().get_service_model("stepfunctions")
+    for name in service.operation_names:
+        if xform_name(name) == action:
+            return service.operation_model(name)
+    raise KeyError(f"no Step Functions operation {action!r}")
+
+
+def _sfn_normalise_parameters(
+    self: Any, parameters: dict[str, Any], boto_service_name: str | None = None, service_action_name: str | None = None
+) -> None:
+    _original_sfn_normalise_parameters(self, parameters, boto_service_name, service_action_name)
+    operation = _sfn_operation(self._get_boto_service_action(service_action_name))
+    self._to_boto_request(parameters, operation.input_shape)
+
+
+def _sfn_normalise_response(
+    self: Any, response: Any, boto_service_name: str | None = None, service_action_name: str | None = None
+) -> None:
+    operation = _sfn_operation(self._get_boto_service_action(service_action_name))
+    self._from_boto_response(response, operation.output_shape)
+    if isinstance(response, dict):
+        for key, value in response.items():
+            if isinstance(value, datetime):
+                response[key] = int(value.timestamp() * 1000)
+
+
 # (owner, attribute, moto's own, Baton's): set by install, restored by uninstall
 _ATTRIBUTES: tuple[tuple[Any, str, Any, Any], ...] = (
     (LambdaSimpleBackend, "invoke", _original_invoke, _invoke),
@@ -478,6 +529,8 @@ _ATTRIBUTES: tuple[tuple[Any, str, Any, Any], ...] = (
     (moto_core_utils, "create_loader", _original_moto_create_loader, _shared_moto_loader),
     (moto_responses, "method_names_from_class", _original_method_names, _method_names_from_class),
     (moto_serialize.ResponseSerializer, "get_value", _original_serializer_get_value, _serializer_get_value),
+    (_SfnService, "_normalise_parameters", _original_sfn_normalise_parameters, _sfn_normalise_parameters),
+    (_SfnService, "_normalise_response", _original_sfn_normalise_response, _sfn_normalise_response),
 )
 
 

@@ -7,6 +7,7 @@ machine per workflow from the very definition CDK deploys.
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,22 +15,28 @@ from typing import Any
 
 from baton import keys
 from baton.aws import AwsClients
-from baton.catalog import ResourceKind, ResourceSpec, WorkflowSpec
+from baton.catalog import AgentSpec, ResourceKind, ResourceSpec, WorkflowSpec
+from baton.children import children_first
 from baton.config import LoadedApp
 from baton.http import HttpTransport
+from baton.iam import session_role_name
 from baton.local import moto_patches
 from baton.local.functions import (
     AGENT_HANDLER,
     ORCHESTRATOR_HANDLER,
+    STARTER_HANDLER,
     agent_function_name,
     in_process_handler,
     orchestrator_function_name,
+    starter_function_name,
 )
 from baton.observability import logger
 from baton.settings import Settings
 from baton.statemachine import render_definition
 
 STATE_TABLE = "baton-state"
+# the stack name offline session roles are named under (baton.iam.session_role_name), as CDK names them
+LOCAL_STACK = "baton-local"
 HandlerWrapper = Callable[[str, moto_patches.Handler], moto_patches.Handler]
 
 
@@ -76,6 +83,9 @@ class Deployment:
     state_machines: dict[str, str] = field(default_factory=dict)
     audit_keys: dict[str, str] = field(default_factory=dict)
     functions: dict[str, dict[str, str]] = field(default_factory=dict)  # function name -> environment
+    # the event-driven pattern (baton.triggers): each subscribing workflow's queue URL and dead-letter queue URL
+    trigger_queues: dict[str, str] = field(default_factory=dict)
+    dead_letter_queues: dict[str, str] = field(default_factory=dict)
 
 
 def _notify_resource(workflow: WorkflowSpec, physical_ids: dict[str, str]) -> dict[str, str]:
@@ -124,16 +134,19 @@ class Provisioner:
         agent_functions: dict[str, str] = {}
         for agent in catalog.agents.values():
             resource_ids = {r.name: deployment.physical_ids[r.name] for r in catalog.resources_of(agent)}
+            session_roles, resource_arns = self._sessions(agent, role_arn, deployment)
             settings = Settings(
                 state_table=STATE_TABLE,
                 catalog=self._app.source_of_agent(agent.name),
                 agent=agent.name,
                 resources=resource_ids,
+                session_roles=session_roles,
+                resource_arns=resource_arns,
             )
             name = agent_function_name(agent.name)
             agent_functions[agent.name] = self._deploy(deployment, name, AGENT_HANDLER, role_arn, settings)
         sfn = self._clients.client("stepfunctions")
-        for workflow in catalog.workflows.values():
+        for workflow in children_first(catalog.workflows):
             deployment.audit_keys[workflow.name] = create_audit_key(self._clients.client("kms"), workflow.name)
             settings = Settings(
                 state_table=STATE_TABLE,
@@ -142,6 +155,8 @@ class Provisioner:
                 agent_functions={a: agent_functions[a] for a in workflow.agents},
                 audit_key=deployment.audit_keys[workflow.name],
                 resources=_notify_resource(workflow, deployment.physical_ids),
+                # the child workflows' state machines (baton.children), provisioned before their parents
+                child_state_machines={child: deployment.state_machines[child] for child in workflow.children},
             )
             name = orchestrator_function_name(workflow.name)
             arn = self._deploy(deployment, name, ORCHESTRATOR_HANDLER, role_arn, settings)
@@ -154,7 +169,77 @@ class Provisioner:
                 roleArn=role_arn,
                 type=workflow.execution.upper(),
             )["stateMachineArn"]
+        for workflow in catalog.workflows.values():
+            if workflow.triggers:
+                self._subscribe(deployment, workflow, role_arn)
         return deployment
+
+    def _subscribe(self, deployment: Deployment, workflow: WorkflowSpec, role_arn: str) -> None:
+        """A subscribing workflow's rule, queue (redrive to its dead-letter queue; only the rule may send) and starter
+        function, as CDK derives them (infra/constructs/event_triggers.py). Offline the queue's visibility timeout is
+        0, so a record the starter fails is received again at once (on AWS: after the visibility timeout)."""
+        from baton.triggers import rule_name
+
+        trigger = workflow.triggers[0]
+        sqs, events = self._clients.client("sqs"), self._clients.client("events")
+        dlq_url = sqs.create_queue(QueueName=f"baton-trigger-{workflow.name}-dlq")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(trigger.max_receive_count)}
+        queue_url = sqs.create_queue(
+            QueueName=f"baton-trigger-{workflow.name}",
+            Attributes={"RedrivePolicy": json.dumps(redrive), "VisibilityTimeout": "0"},
+        )["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        rule_arn = events.put_rule(
+            Name=rule_name(workflow.name),
+            EventBusName=deployment.physical_ids[trigger.bus],
+            EventPattern=json.dumps(trigger.pattern),
+        )["RuleArn"]
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "events.amazonaws.com"},
+                    "Action": "sqs:SendMessage",
+                    "Resource": queue_arn,
+                    "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+                }
+            ],
+        }
+        sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(policy)})
+        events.put_targets(
+            Rule=rule_name(workflow.name),
+            EventBusName=deployment.physical_ids[trigger.bus],
+            Targets=[{"Id": "queue", "Arn": queue_arn}],
+        )
+        settings = Settings(
+            state_table=STATE_TABLE,
+            catalog=self._app.source_of_workflow(workflow.name),
+            workflow=workflow.name,
+            state_machines={workflow.name: deployment.state_machines[workflow.name]},
+        )
+        self._deploy(deployment, starter_function_name(workflow.name), STARTER_HANDLER, role_arn, settings)
+        deployment.trigger_queues[workflow.name] = queue_url
+        deployment.dead_letter_queues[workflow.name] = dlq_url
+
+    def _sessions(
+        self, agent: AgentSpec, role_arn: str, deployment: Deployment
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """The session role of each of the agent's tools declaring an STS session (named as CDK names it; moto's STS
+        needs no role to exist) and the ARN of each resource their session policies name."""
+        account = role_arn.split(":")[4]
+        roles: dict[str, str] = {}
+        arns: dict[str, str] = {}
+        for tool in self._app.catalog.tools_of(agent):
+            if tool.session is None:
+                continue
+            roles[tool.name] = f"arn:aws:iam::{account}:role/{session_role_name(LOCAL_STACK, tool.name)}"
+            table = deployment.physical_ids[tool.session.resource.name]
+            arns[tool.session.resource.name] = self._clients.client("dynamodb").describe_table(TableName=table)[
+                "Table"
+            ]["TableArn"]
+        return roles, arns
 
     def _create_resource(self, resource: ResourceSpec) -> str:
         name = resource.name
@@ -168,14 +253,19 @@ class Provisioner:
             )
             return name
         if resource.kind is ResourceKind.SECRET:
-            created = self._clients.client("secretsmanager").create_secret(
-                Name=name, SecretString=secrets.token_urlsafe(24)
-            )
+            value = secrets.token_urlsafe(24)
+            if any(tool.oauth is not None and tool.oauth.secret == name for tool in self._app.catalog.tools.values()):
+                # OAuth client credentials (baton.credentials): a client id and a client secret. Both are random: the
+                # redactor masks every 8-character piece of each, so a readable id would mask ordinary words
+                value = json.dumps({"client_id": secrets.token_hex(8), "client_secret": value})
+            created = self._clients.client("secretsmanager").create_secret(Name=name, SecretString=value)
             return str(created["ARN"])
         if resource.kind is ResourceKind.QUEUE:
             return str(self._clients.client("sqs").create_queue(QueueName=name)["QueueUrl"])
         if resource.kind is ResourceKind.TOPIC:
             return str(self._clients.client("sns").create_topic(Name=name)["TopicArn"])
+        if resource.kind is ResourceKind.EVENT_BUS:  # its physical id is its ARN (PutEvents takes either)
+            return str(self._clients.client("events").create_event_bus(Name=name)["EventBusArn"])
         parameter = f"/baton/{name}"
         self._clients.client("ssm").put_parameter(Name=parameter, Value=resource.value or "", Type="String")
         return parameter

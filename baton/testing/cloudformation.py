@@ -572,9 +572,13 @@ def _create_outside_the_stack(
     for logical_id, resource in list(resources.items()):
         kind, properties = resource["Type"], resource.get("Properties", {})
         if kind == "AWS::SecretsManager::Secret":
-            arn = clients.client("secretsmanager").create_secret(
-                Name=f"{stack_name}-{logical_id}", SecretString=secrets.token_urlsafe(24)
-            )["ARN"]
+            value = secrets.token_urlsafe(24)
+            generate = properties.get("GenerateSecretString", {})
+            if "SecretStringTemplate" in generate:  # a JSON secret (OAuth client credentials): its template, filled
+                shape = json.loads(generate["SecretStringTemplate"])
+                value = json.dumps(shape | {generate["GenerateStringKey"]: value})
+            secretsmanager = clients.client("secretsmanager")
+            arn = secretsmanager.create_secret(Name=f"{stack_name}-{logical_id}", SecretString=value)["ARN"]
             values[logical_id] = {"Ref": arn}
         elif kind == "AWS::KMS::Key":
             policy = _resolve_pseudo(properties["KeyPolicy"], stack_name)

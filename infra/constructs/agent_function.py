@@ -31,10 +31,20 @@ class AgentFunction(BatonFunction):
         code: FunctionCode,
         log_retention: logs.RetentionDays,
         removal_policy: RemovalPolicy,
+        session_roles: dict[str, str] | None = None,
     ) -> None:
         # only the resources its tools reference, as the offline engine does (baton.local.engine)
         resources = {resource.name: physical_ids(resource.name) for resource in catalog.resources_of(agent)}
-        settings = Settings(state_table=state_table_name, catalog=catalog_source, agent=agent.name, resources=resources)
+        # a tool with an STS session: the role it assumes, and the ARN its session policy names
+        sessions = {t.name: t.session for t in catalog.tools_of(agent) if t.session is not None}
+        settings = Settings(
+            state_table=state_table_name,
+            catalog=catalog_source,
+            agent=agent.name,
+            resources=resources,
+            session_roles={name: (session_roles or {})[name] for name in sessions},
+            resource_arns={grant.resource.name: resolve(grant.resource) for grant in sessions.values()},
+        )
         super().__init__(
             scope,
             construct_id,

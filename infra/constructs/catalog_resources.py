@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
@@ -29,6 +30,9 @@ class CatalogResources(Construct):
         self.queues: dict[str, sqs.Queue] = {}
         self.topics: dict[str, sns.Topic] = {}
         self.parameters: dict[str, ssm.StringParameter] = {}
+        self.event_buses: dict[str, events.EventBus] = {}
+        # secrets holding OAuth client credentials (baton.credentials): created as {"client_id", "client_secret"}
+        self._client_credentials = {t.oauth.secret for t in catalog.tools.values() if t.oauth is not None}
         for spec in catalog.resources.values():
             self._create(spec)
 
@@ -40,6 +44,11 @@ class CatalogResources(Construct):
             self.secrets[spec.name] = self._secret(construct_id, spec)
         elif spec.kind is ResourceKind.QUEUE:
             self.queues[spec.name] = self._queue(construct_id, spec)
+        elif spec.kind is ResourceKind.EVENT_BUS:
+            # named under the stack (a bus name is unique in the account and region); its rules: the triggers
+            self.event_buses[spec.name] = events.EventBus(
+                self, f"{construct_id}EventBus", event_bus_name=f"{Stack.of(self).stack_name}-{spec.name}"
+            )
         elif spec.kind is ResourceKind.TOPIC:
             self.topics[spec.name] = sns.Topic(
                 self,
@@ -79,19 +88,38 @@ class CatalogResources(Construct):
         )
 
     def _secret(self, construct_id: str, spec: ResourceSpec) -> secretsmanager.Secret:
+        # client credentials get their shape at creation; the operator puts the provider's id and secret in
+        template = None
+        if spec.name in self._client_credentials:
+            template = secretsmanager.SecretStringGenerator(
+                secret_string_template='{"client_id": "set-the-client-id"}',  # noqa: S106 (a shape, no secret)
+                generate_string_key="client_secret",
+            )
         secret = secretsmanager.Secret(
             self,
             f"{construct_id}Secret",
             description=spec.description,
             removal_policy=self._removal_policy,
+            generate_secret_string=template,
         )
         if spec.rotation_function_arn:
+            rotator = lambda_.Function.from_function_arn(self, f"{construct_id}Rotator", spec.rotation_function_arn)
             secret.add_rotation_schedule(
                 "Rotation",
-                rotation_lambda=lambda_.Function.from_function_arn(
-                    self, f"{construct_id}Rotator", spec.rotation_function_arn
-                ),
-                automatically_after=Duration.days(SECRET_ROTATION_DAYS),
+                rotation_lambda=rotator,
+                automatically_after=Duration.days(spec.rotation_days or SECRET_ROTATION_DAYS),
+            )
+            # the rotation function's permission to rotate this secret, and only this one (a function imported by
+            # ARN has no role CDK can add to: its resource policy lets Secrets Manager invoke it for this secret,
+            # and the secret's resource policy lets the function's role write its versions)
+            lambda_.CfnPermission(
+                self,
+                f"{construct_id}RotatorInvoke",
+                action="lambda:InvokeFunction",
+                function_name=spec.rotation_function_arn,
+                principal="secretsmanager.amazonaws.com",
+                source_account=Stack.of(self).account,
+                source_arn=secret.secret_arn,
             )
         else:
             acknowledge(
@@ -141,6 +169,8 @@ class CatalogResources(Construct):
             return self.queues[name].queue_url
         if name in self.topics:
             return self.topics[name].topic_arn
+        if name in self.event_buses:  # PutEvents takes a bus's name or ARN: its ARN, as offline
+            return self.event_buses[name].event_bus_arn
         return self.parameters[name].parameter_name
 
     def arn(self, ref: ResourceRef) -> str:
@@ -153,4 +183,6 @@ class CatalogResources(Construct):
             return self.queues[ref.name].queue_arn
         if ref.kind is ResourceKind.TOPIC:
             return self.topics[ref.name].topic_arn
+        if ref.kind is ResourceKind.EVENT_BUS:
+            return self.event_buses[ref.name].event_bus_arn
         return self.parameters[ref.name].parameter_arn

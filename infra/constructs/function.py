@@ -34,6 +34,8 @@ _INVOKERS = {
     "invokes it asynchronously with its own retries and dead-letter queue",
     "archiver": "by its event source mapping on the state table's stream, which retries and sends what still "
     "fails to its own on-failure queue",
+    "starter": "by its event source mapping on its workflow's trigger queue, whose redrive policy moves a record that "
+    "keeps failing to the queue's own dead-letter queue",
 }
 
 

@@ -3,6 +3,7 @@ resource) on one construct, with the reason. `ACKNOWLEDGED` records them all for
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aws_cdk import Acknowledgment, Stack, Validations
@@ -31,4 +32,7 @@ def nag_resource(scope: IConstruct, value: Any) -> str:
         separator: str = resolved["Fn::Join"][0]
         parts: list[Any] = resolved["Fn::Join"][1]
         return separator.join(nag_resource(scope, part) if not isinstance(part, str) else part for part in parts)
+    if isinstance(resolved, dict) and set(resolved) <= {"Fn::Select", "Fn::Split"}:
+        # cdk-nag's fallback (flattenCfnReference): the intrinsic as JSON, as JavaScript's JSON.stringify writes it
+        return json.dumps(resolved, separators=(",", ":"))
     raise TypeError(f"cannot name {resolved!r} as cdk-nag does")

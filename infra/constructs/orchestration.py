@@ -62,6 +62,10 @@ class WorkflowOrchestration(Construct):
             agent_functions=functions,
             audit_key=self.audit_key.key_arn,
             resources={} if notify is None or physical_ids is None else {notify.name: physical_ids(notify.name)},
+            # the state machines of its child workflows (baton.children): deployed before this one
+            child_state_machines={
+                c: resolve(PlatformRef(kind=Platform.STATE_MACHINE, name=c)) for c in workflow.children
+            },
         )
 
         def resolve_key(ref: Ref) -> str:

@@ -25,6 +25,7 @@ class DerivedRole(Construct):
         service: str,
         resolve: Resolver,
         role_name: str | None = None,
+        assumed_by: iam.IPrincipal | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.spec = spec
@@ -33,7 +34,8 @@ class DerivedRole(Construct):
         self.resource = iam.Role(
             self,
             "Role",
-            assumed_by=iam.ServicePrincipal(service),
+            # a function's or state machine's role: its service; a session role: the agent roles named
+            assumed_by=assumed_by or iam.ServicePrincipal(service),
             role_name=role_name,
             description=f"Baton {spec.component.value} {spec.name}: statements derived from the catalog",
             inline_policies={"Baton": iam.PolicyDocument(statements=statements)},

@@ -5,19 +5,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Fn, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from baton.catalog import ResourceRef
+from baton.children import SYNC_EVENTS_RULE_NAME, children_first
 from baton.config import AppConfig, LoadedApp, app_config, load_app
-from baton.iam import Platform, PlatformRef, Ref, pascal
+from baton.iam import Platform, PlatformRef, Ref, pascal, session_role_name, session_roles
 from baton.infra.bundling import FunctionCode
 from baton.infra.constructs.agent_function import AgentFunction
 from baton.infra.constructs.api import WorkflowApi
 from baton.infra.constructs.audit_archive import AuditArchive
 from baton.infra.constructs.catalog_resources import CatalogResources
+from baton.infra.constructs.event_triggers import EventTriggers
 from baton.infra.constructs.orchestration import WorkflowOrchestration
+from baton.infra.constructs.peer_access import PeerAccessRole
+from baton.infra.constructs.roles import DerivedRole
 from baton.infra.constructs.state_table import StateTable
 from baton.model_iam import MODEL_REF_KINDS, model_arn
 
@@ -65,6 +70,12 @@ class BatonStack(Stack):
             **common,
         )
 
+        # each tool's STS session role, by name: agents' roles name it before it exists (its trust names them)
+        self.session_role_arns = {
+            tool.name: self.resolve_ref(PlatformRef(kind=Platform.SESSION_ROLE, name=tool.name))
+            for tool in spec.tools.values()
+            if tool.session is not None
+        }
         self.agents: dict[str, AgentFunction] = {}
         for agent in spec.agents.values():
             self.agents[agent.name] = AgentFunction(
@@ -77,12 +88,14 @@ class BatonStack(Stack):
                 physical_ids=self.resources.physical_id,
                 resolve=self.resolve_ref,
                 code=code,
+                session_roles=self.session_role_arns,
                 **common,
             )
+        self.session_roles = self._session_roles()
         agent_arns = {name: agent.function.function_arn for name, agent in self.agents.items()}
 
         self.workflows: dict[str, WorkflowOrchestration] = {}
-        for workflow in spec.workflows.values():
+        for workflow in children_first(spec.workflows):  # a parent names its child workflows' state machines
             self.workflows[workflow.name] = WorkflowOrchestration(
                 self,
                 "Workflow" + pascal(workflow.name),
@@ -108,6 +121,33 @@ class BatonStack(Stack):
             **common,
         )
 
+        # the event-driven pattern (baton.triggers): each subscribing workflow's rule, queue and starter function
+        self.triggers: dict[str, EventTriggers] = {
+            workflow.name: EventTriggers(
+                self,
+                "Trigger" + pascal(workflow.name),
+                workflow=workflow,
+                catalog_source=self.app.source_of_workflow(workflow.name),
+                bus=self.resources.event_buses[workflow.triggers[0].bus],
+                state_table_name=table_name,
+                state_machine_arn=self.workflows[workflow.name].state_machine.state_machine_arn,
+                resolve=self.resolve_ref,
+                code=code,
+                **common,
+            )
+            for workflow in spec.workflows.values()
+            if workflow.triggers
+        }
+
+        # the federated pattern: each workflow's declared peers call it under a cross-account role of this account
+        self.peer_roles = [
+            PeerAccessRole(
+                self, f"Peer{pascal(workflow.name)}{index}", workflow=workflow, trust=trust, api=self.api.rest_api
+            )
+            for workflow in spec.workflows.values()
+            for index, trust in enumerate(workflow.trusted_peers)
+        ]
+
         CfnOutput(self, "ApiUrl", value=self.api.rest_api.url, description="base URL of the workflow API")
         CfnOutput(self, "StateTableName", value=table_name, description="the state table")
         CfnOutput(
@@ -130,18 +170,48 @@ class BatonStack(Stack):
                 description=f"the key that signs the audit heads of workflow {name} (verify with its public key)",
             )
 
+    def _session_roles(self) -> dict[str, DerivedRole]:
+        """One role per tool declaring a session: its grant only, assumable by the roles of the agents using it."""
+        roles: dict[str, DerivedRole] = {}
+        for spec in session_roles(self.catalog):
+            agents = [a for a in self.catalog.agents.values() if spec.name in a.tools]
+            principals = [self.agents[a.name].derived_role.resource.role_arn for a in agents]
+            roles[spec.name] = DerivedRole(
+                self,
+                "Session" + pascal(spec.name),
+                spec=spec,
+                service="sts.amazonaws.com",
+                resolve=self.resolve_ref,
+                role_name=session_role_name(self.stack_name, spec.name),
+                assumed_by=iam.CompositePrincipal(*(iam.ArnPrincipal(arn) for arn in principals)),
+            )
+        return roles
+
     def resolve_ref(self, ref: Ref) -> str:
         """The ARN of a baton.iam reference (suffixes are appended by baton.iam)."""
         if isinstance(ref, ResourceRef):
             return self.resources.arn(ref)
         if ref.kind is Platform.STATE_TABLE:
             return self.state_table.table.table_arn
+        if ref.kind is Platform.TRIGGER_QUEUE:
+            return self.triggers[ref.name].queue.queue_arn
         if ref.kind is Platform.AGENT_FUNCTION:
             return self.agents[ref.name].function.function_arn
         if ref.kind is Platform.ORCHESTRATOR_FUNCTION:
             return self.workflows[ref.name].orchestrator.function.function_arn
         if ref.kind is Platform.STATE_MACHINE:
             return self.workflows[ref.name].state_machine.state_machine_arn
+        if ref.kind is Platform.STATE_MACHINE_EXECUTIONS:  # arn:...:execution:<state machine name> (baton.children)
+            machine = self.workflows[ref.name].state_machine.state_machine_arn
+            name = Fn.select(6, Fn.split(":", machine))
+            return f"arn:{self.partition}:states:{self.region}:{self.account}:execution:{name}"
+        if ref.kind is Platform.SYNC_EVENTS_RULE:
+            return f"arn:{self.partition}:events:{self.region}:{self.account}:rule/{SYNC_EVENTS_RULE_NAME}"
+        if ref.kind is Platform.SESSION_ROLE:
+            name = session_role_name(self.stack_name, ref.name)
+            return f"arn:{self.partition}:iam::{self.account}:role/{name}"
+        if ref.kind is Platform.PEER_ROLE:  # another account's role (the federated pattern): its declared ARN
+            return ref.name
         if ref.kind.value in MODEL_REF_KINDS:
             # a Bedrock model, inference profile or guardrail: in this stack's partition, region and account
             # (a foundation model's name may name another region: an inference profile's destinations)

@@ -159,6 +159,8 @@ def resolver(synthesized: Synthesized, spec: RoleSpec) -> Any:
             Platform.AGENT_FUNCTION: lambda: stack.agents[ref.name].function.function_arn,
             Platform.ORCHESTRATOR_FUNCTION: lambda: stack.workflows[ref.name].orchestrator.function.function_arn,
             Platform.STATE_MACHINE: lambda: stack.workflows[ref.name].state_machine.state_machine_arn,
+            Platform.STATE_MACHINE_EXECUTIONS: lambda: stack.resolve_ref(ref),
+            Platform.SYNC_EVENTS_RULE: lambda: stack.resolve_ref(ref),
             Platform.AUDIT_KEY: lambda: stack.workflows[ref.name].audit_key.key_arn,
             Platform.ARCHIVE_BUCKET: lambda: stack.audit_archive.bucket.bucket_arn,
             Platform.ARCHIVE_FAILURES: lambda: stack.audit_archive.failures.queue_arn,

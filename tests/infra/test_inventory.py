@@ -31,6 +31,7 @@ EXAMPLES = {
     "refund": "refund_app.catalog:CATALOG",
     "support-triage": "support_triage_app.catalog:CATALOG",
     "compliance-review": "compliance_review_app.catalog:CATALOG",
+    "threat-intel": "threat_intel_app.catalog:CATALOG",
 }
 
 
@@ -80,7 +81,7 @@ def edited(synthesized: Synthesized, edit: Callable[[Template, Synthesized], Non
 # ---------------------------------------------------------------- no drift
 
 
-@pytest.mark.parametrize("app", ["refund", "support-triage", "compliance-review", "test app"])
+@pytest.mark.parametrize("app", ["refund", "support-triage", "compliance-review", "threat-intel", "test app"])
 def test_inventory_json_passes_on_every_example_app(
     app: str,
     examples: dict[str, Synthesized],

@@ -78,3 +78,88 @@ def test_a_function_without_a_handler_is_an_error_not_an_echo(lambda_client: Any
     payload, function_error = invoke(lambda_client, "fn", {"n": 1})
     assert function_error == "Unhandled"
     assert payload["errorType"] == "NoHandler"
+
+
+# ---------------------------------------------------------------- Step Functions: startExecution.sync:2
+
+_CHILD_PASS = {"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": {"ok": 1}, "End": True}}}
+_CHILD_FAIL = {"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "ChildFailed", "Cause": "on purpose"}}}
+_PARENT = {
+    "StartAt": "StartChild",
+    "States": {
+        "StartChild": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::states:startExecution.sync:2",
+            "Parameters": {
+                "StateMachineArn.$": "$.arn",
+                "Name.$": "$.name",
+                "Input": {"n": 1, "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$": "$$.Execution.Id"},
+            },
+            "End": True,
+        }
+    },
+}
+
+
+def _run_parent(child_definition: dict[str, Any], name: str) -> tuple[dict[str, Any], Any]:
+    import time
+
+    sfn = boto3.client("stepfunctions", region_name="us-east-1")
+    role = "arn:aws:iam::123456789012:role/sfn"
+    child = sfn.create_state_machine(name=f"child-{name}", roleArn=role, definition=json.dumps(child_definition))
+    parent = sfn.create_state_machine(name=f"parent-{name}", roleArn=role, definition=json.dumps(_PARENT))
+    execution = sfn.start_execution(
+        stateMachineArn=parent["stateMachineArn"],
+        name=name,
+        input=json.dumps({"arn": child["stateMachineArn"], "name": f"{name}-child"}),
+    )["executionArn"]
+    for _ in range(400):
+        described = sfn.describe_execution(executionArn=execution)
+        if described["status"] != "RUNNING":
+            return described, sfn
+        time.sleep(0.02)
+    raise AssertionError("the parent execution did not end")
+
+
+@pytest.fixture
+def executing_stepfunctions() -> Iterator[None]:
+    config = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+    with mock_aws(config=config):  # type: ignore[arg-type]
+        import logging
+
+        logging.getLogger("moto").setLevel(logging.CRITICAL)
+        yield
+
+
+def test_start_execution_sync2_fails_in_moto_as_shipped(executing_stepfunctions: None) -> None:
+    described, _ = _run_parent(_CHILD_PASS, "unpatched")
+    assert (described["status"], described["error"]) == ("FAILED", "States.Runtime")
+    assert "'StateMachineArn'" in described["cause"]
+
+
+def test_start_execution_sync2_runs_the_child_and_returns_its_output_as_json(executing_stepfunctions: None) -> None:
+    moto_patches.install()
+    try:
+        described, sfn = _run_parent(_CHILD_PASS, "patched")
+    finally:
+        moto_patches.uninstall()
+    assert described["status"] == "SUCCEEDED"
+    output = json.loads(described["output"])
+    assert output["Status"] == "SUCCEEDED"
+    assert output["Output"] == {"ok": 1}  # .sync:2: JSON, not text
+    assert output["Name"] == "patched-child"
+    assert output["Input"]["AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID"] == described["executionArn"]
+    assert isinstance(output["StartDate"], int)
+    child = sfn.describe_execution(executionArn=output["ExecutionArn"])
+    assert child["status"] == "SUCCEEDED"
+
+
+def test_a_failing_child_fails_the_parent_task_with_states_task_failed(executing_stepfunctions: None) -> None:
+    moto_patches.install()
+    try:
+        described, _ = _run_parent(_CHILD_FAIL, "failing")
+    finally:
+        moto_patches.uninstall()
+    assert (described["status"], described["error"]) == ("FAILED", "States.TaskFailed")
+    cause = json.loads(described["cause"])
+    assert (cause["Status"], cause["Error"], cause["Cause"]) == ("FAILED", "ChildFailed", "on purpose")

@@ -100,7 +100,7 @@ def test_the_example_apps_report_no_uncovered_call_and_lists_each_agents_stateme
     catalog = load_app(config).catalog
     declared = {e.label for e in declared_examples(config, catalog)}
     assert {r.example for r in example_report.runs} == declared
-    for app in ("refund", "support-triage", "compliance-review"):  # every example input of each app is declared
+    for app in ("refund", "support-triage", "compliance-review", "threat-intel"):  # every example input is declared
         assert {f"examples/{app}/{p.name}" for p in (ROOT / "examples" / app).glob("*.json")} <= declared
     assert {*REFUND_CATALOG.agents, *TRIAGE_CATALOG.agents} <= set(catalog.agents)
     listed = {(f.component, f.name): f for f in example_report.functions}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, cast
 
 import boto3
@@ -248,7 +249,7 @@ def cashier_attempt(*replies: dict[str, Any], grants: list[ApprovalGrant] | None
     runner = AgentRunner(
         CATALOG,
         CASHIER,
-        lambda spec, run_id: cast(ToolContext, None),
+        lambda spec, run_id: cast(ToolContext, SimpleNamespace()),  # `pay` reads nothing of its context
         bedrock_runtime=lambda: clients.client("bedrock-runtime"),
     )
     task = TaskInput(

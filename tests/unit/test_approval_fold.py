@@ -595,7 +595,7 @@ def test_a_run_started_before_schema_version_4_still_finishes_its_prior_calls_re
     """Given a run stored at schema version 3 (no approvals, no CALLS# ledgers), mid-way
     When the new orchestrator plans the rest
     Then the cashier's prior calls come from the run's journal, and the run finishes at its own version."""
-    assert SCHEMA_VERSION == 4
+    assert SCHEMA_VERSION >= 4  # (5: hierarchical runs add fields a version 3 or 4 run lacks)
 
     class Twice:
         def decide(self, run: RunView) -> Any:

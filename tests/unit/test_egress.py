@@ -412,6 +412,9 @@ def test_refund_tool_sends_its_api_key_only_to_the_provider(start_site: Callable
         def secret(self, name: str) -> str:
             return API_KEY
 
+        def access_token(self) -> str:  # the refund tool authenticates with an OAuth access token
+            return API_KEY
+
     args = RefundPaymentArgs(payment_id="pay_1", amount_cents=100, currency="USD", idempotency_key="refund-ORD-1001")
     # When the tool runs / Then the redirect is no refund (the tool refuses it), the key reached the provider
     # over TLS, and nothing reached the other host

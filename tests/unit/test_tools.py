@@ -265,3 +265,16 @@ def test_the_tool_call_budget_of_a_task_is_enforced(catalog: Catalog) -> None:
     with pytest.raises(ToolDenied, match="exceeded 50 tool calls"):
         box.call("read_amount", amount_cents=1)
     assert len(CALLS) == 50
+
+
+def test_the_idempotency_key_is_the_same_for_every_delivery_of_a_call_and_differs_for_any_other_call() -> None:
+    """Given one call of one task (run, stage, index) / When it is delivered again, or another call is made /
+    Then the key is the same for the redelivery and differs for other arguments, another tool or another task."""
+    from baton.tools import idempotency_key
+
+    once = idempotency_key("run-1#2#0", "refund_payment", {"order_id": "ORD-1", "amount": 5})
+    assert idempotency_key("run-1#2#0", "refund_payment", {"amount": 5, "order_id": "ORD-1"}) == once
+    assert idempotency_key("run-1#2#0", "refund_payment", {"order_id": "ORD-1", "amount": 6}) != once
+    assert idempotency_key("run-1#2#0", "notify_customer", {"order_id": "ORD-1", "amount": 5}) != once
+    assert idempotency_key("run-1#3#0", "refund_payment", {"order_id": "ORD-1", "amount": 5}) != once
+    assert idempotency_key("run-2#2#0", "refund_payment", {"order_id": "ORD-1", "amount": 5}) != once

@@ -192,7 +192,12 @@ def publishing(task: PublishingInput, tools: ToolBox) -> Publication:
     leaked = _still_personal(report_json, report.model_dump(mode="json"))
     if leaked:
         raise AgentTaskFailed(f"refusing to publish: the report still holds personal data ({', '.join(leaked)})")
-    published = tools.call("publish_report", document_id=report.document_id, report_json=report_json)
+    published = tools.call(
+        "publish_report",
+        document_id=report.document_id,
+        report_json=report_json,
+        personal_data=report.redacted_section is not None,
+    )
     if published["report_sha256"] != hashlib.sha256(report_json.encode()).hexdigest():
         raise AgentTaskFailed("the reports table stored another report than the one checked")
     return Publication.model_validate(published)

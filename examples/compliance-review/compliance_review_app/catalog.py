@@ -10,16 +10,19 @@ untrusted. The run's input (a document id) is constrained by its pattern and tru
 labels admit only constrained values (booleans, literals, counts): no instruction can ride on them, the planner
 routes on them alone, and the Rule of Two counts its output as carrying none (baton.rule_of_two). Rule of Two:
 extraction reads untrusted, sensitive data and changes nothing; classification and reporting have no tools;
-publishing may write, and reads nothing.
+publishing may write, and reads nothing. A report about a document with personal data is signed off by a person
+before it is published (policies.cedar holds publish_report; `baton run ... --approve auto` or `baton approve`).
 """
 
 from __future__ import annotations
 
 from baton.catalog import (
     AgentSpec,
+    ApprovalSettings,
     Budgets,
     Catalog,
     Grant,
+    PolicyFile,
     ResourceKind,
     ResourceRef,
     ResourceSpec,
@@ -44,6 +47,7 @@ RESOURCES = [
         description="published compliance reports, by report id (document id / run id)",
         partition_key="report_id",
     ),
+    ResourceSpec(kind=ResourceKind.QUEUE, name="report_signoffs", description="reports waiting for a sign-off"),
 ]
 
 TOOLS = [
@@ -103,6 +107,8 @@ AGENTS = [
         output_model=models.Publication,
         tools=("publish_report",),
         context_keys=("reporting",),
+        # a report with personal data waits for a person's sign-off (policies.cedar)
+        policies=PolicyFile(package="compliance_review_app", name="policies.cedar"),
     ),
 ]
 
@@ -114,8 +120,15 @@ WORKFLOW = WorkflowSpec(
     agents=("extraction", "classification", "reporting", "publishing"),
     trusted_input_keys=("document_id",),
     budgets=Budgets(max_stages=6, max_tasks_per_stage=1, max_concurrency=1),
-    # a person's sign-off before publishing will wait on a task token: only a Standard execution can
+    # a person's sign-off before publishing waits on a task token: only a Standard execution can
     execution="standard",
+    # who signs off (never the run's starter), told through the report_signoffs queue; the account is the offline
+    # one (123456789012): a deployment declares its own approver roles
+    approvals=ApprovalSettings(
+        approver_roles=("arn:aws:iam::123456789012:role/compliance-officer",),
+        notify=ResourceRef(kind=ResourceKind.QUEUE, name="report_signoffs"),
+        default_expiry_seconds=86400,
+    ),
     offline_fixture="compliance_review_app.offline:prepare",
 )
 

@@ -161,3 +161,5 @@ class GetDocumentArgs(Boundary):
 class PublishReportArgs(Boundary):
     document_id: str = Field(pattern=DOCUMENT_ID)
     report_json: str = Field(min_length=2, max_length=100_000)
+    # what the sign-off policy reads (policies.cedar): a report with a redacted section waits for a person
+    personal_data: bool = False

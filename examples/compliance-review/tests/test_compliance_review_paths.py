@@ -63,8 +63,14 @@ def engine(baton_engine: LocalEngine) -> LocalEngine:
     return baton_engine
 
 
-def run_example(engine: LocalEngine, name: str) -> RunRecord:
-    record = engine.run(WORKFLOW, json.loads((EXAMPLES / f"{name}.json").read_text()), timeout_seconds=60)
+def run_example(engine: LocalEngine, name: str, sign_off: tuple[str, str] = ("approve", "signed off")) -> RunRecord:
+    """One example run; a sign-off it asks for is given as the declared compliance officer (`sign_off`)."""
+    record = engine.run(
+        WORKFLOW,
+        json.loads((EXAMPLES / f"{name}.json").read_text()),
+        timeout_seconds=60,
+        on_approval=lambda approval: sign_off,
+    )
     verification = verify_record(record.model_dump(mode="json"), engine.public_key(WORKFLOW))
     assert verification.ok, verification.problems
     return record
@@ -271,3 +277,35 @@ def test_invalid_input_is_refused_before_any_run_starts(
 ) -> None:
     with pytest.raises(InvalidRunInput, match=field):
         engine.start(WORKFLOW, run_input)
+
+
+def audit_of(record: RunRecord, kind: str) -> list[dict[str, Any]]:
+    return [entry["detail"] for entry in record.audit if entry["kind"] == kind]  # type: ignore[misc]
+
+
+@pytest.mark.attack("ASI09")
+def test_a_report_with_personal_data_waits_for_a_sign_off_that_the_audit_records(engine: LocalEngine) -> None:
+    """Given a document with personal data / When the report is ready to publish / Then publishing waits for a
+    person: the audit shows the request for exactly that call, the compliance officer's approval and the grant
+    the one publication consumed; a clean document's report is published with no sign-off."""
+    record = run_example(engine, "default")
+    assert record.status is RunStatus.SUCCEEDED
+    (requested,) = audit_of(record, "approval_requested")
+    assert requested["tool"] == "publish_report"
+    (decided,) = audit_of(record, "approval_decided")
+    assert decided["approver"] == engine.approver(WORKFLOW)
+    assert [g["state"] for g in audit_of(record, "grant_settled")] == ["consumed"]
+    clean = run_example(engine, "no-personal-data")
+    assert clean.status is RunStatus.SUCCEEDED
+    assert audit_of(clean, "approval_requested") == []
+
+
+@pytest.mark.attack("ASI09")
+def test_a_refused_sign_off_publishes_nothing(engine: LocalEngine) -> None:
+    """Given a document with personal data / When the compliance officer refuses the sign-off / Then nothing is
+    published and the run says why."""
+    record = run_example(engine, "default", sign_off=("reject", "the redaction misses a name"))
+    assert record.status is RunStatus.FAILED
+    assert [d["decision"] for d in audit_of(record, "approval_decided")] == ["rejected"]
+    assert not any(o.agent == "publishing" and o.status is TaskStatus.SUCCEEDED for o in record.steps)
+    assert record.result is None or "report_id" not in (record.result or {})

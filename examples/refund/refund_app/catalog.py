@@ -10,6 +10,7 @@ from baton.catalog import (
     Budgets,
     Catalog,
     Grant,
+    OAuthClientCredentials,
     PolicyFile,
     ResourceKind,
     ResourceRef,
@@ -20,7 +21,7 @@ from baton.catalog import (
     build_catalog,
 )
 from refund_app import models
-from refund_app.tools import PAYMENTS_HOST
+from refund_app.tools import PAYMENTS_HOST, PAYMENTS_TOKEN_URL
 
 RESOURCES = [
     ResourceSpec(kind=ResourceKind.TABLE, name="orders", description="orders, by order id", partition_key="order_id"),
@@ -31,7 +32,12 @@ RESOURCES = [
         value=json.dumps({"window_days": 30, "review_above_cents": 50000, "non_returnable_categories": ["gift_card"]}),
         public=True,  # the shop publishes it: reading it is no sensitive data (the Rule of Two)
     ),
-    ResourceSpec(kind=ResourceKind.SECRET, name="payment_api_key", description="API key of the payment provider"),
+    ResourceSpec(
+        kind=ResourceKind.SECRET,
+        name="payment_api_key",
+        # the name is historical: it holds OAuth client credentials, {"client_id": ..., "client_secret": ...}
+        description="OAuth client credentials of the payment provider",
+    ),
     ResourceSpec(kind=ResourceKind.QUEUE, name="refund_escalations", description="refunds a human must look at"),
     ResourceSpec(kind=ResourceKind.QUEUE, name="refund_approvals", description="refunds waiting for an approver"),
     ResourceSpec(kind=ResourceKind.TOPIC, name="customer_notifications", description="messages to customers"),
@@ -69,6 +75,12 @@ TOOLS = [
         side_effect=SideEffect.IRREVERSIBLE,
         secrets=("payment_api_key",),
         egress=(PAYMENTS_HOST,),
+        # the tool gets short-lived access tokens (ctx.access_token()), never the client secret
+        oauth=OAuthClientCredentials(
+            token_url=PAYMENTS_TOKEN_URL,
+            secret="payment_api_key",  # noqa: S106 (the secret's name, not its value)
+            scope="refunds:write",
+        ),
         output_trusted=False,
     ),
     ToolSpec(

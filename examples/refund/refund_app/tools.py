@@ -14,6 +14,8 @@ from refund_app.models import (
 )
 
 PAYMENTS_HOST = "payments.example.com"
+# the provider's OAuth 2.0 token endpoint (client credentials): the broker trades the client secret for a token there
+PAYMENTS_TOKEN_URL = f"https://{PAYMENTS_HOST}/oauth/token"
 
 
 class PaymentRejected(Exception):
@@ -41,7 +43,7 @@ def refund_payment(args: RefundPaymentArgs, ctx: ToolContext) -> dict[str, Any]:
         "POST",
         f"https://{PAYMENTS_HOST}/v1/refunds",
         headers={
-            "Authorization": f"Bearer {ctx.secret('payment_api_key')}",
+            "Authorization": f"Bearer {ctx.access_token()}",
             "Idempotency-Key": args.idempotency_key,
         },
         json_body={"payment_id": args.payment_id, "amount_cents": args.amount_cents, "currency": args.currency},

@@ -1,0 +1,1 @@
+"""The seed's concurrent example: a threat-intelligence workflow querying three feeds at once, merging them."""
