@@ -166,6 +166,7 @@ def arn_of(cfn_type: str, physical: str, where: Where) -> str | None:
         _ROLE: lambda: f"arn:{p}:iam::{a}:role/{physical}",
         "AWS::KMS::Key": lambda: f"arn:{p}:kms:{r}:{a}:key/{physical}",
         "AWS::S3::Bucket": lambda: f"arn:{p}:s3:::{physical}",
+        "AWS::Events::EventBus": lambda: f"arn:{p}:events:{r}:{a}:event-bus/{physical.rsplit('/', 1)[-1]}",
     }
     make = formats.get(cfn_type)
     return None if make is None else make()
@@ -986,6 +987,13 @@ class _Comparison:
                 return catalog_arn(ref.kind, physical, where)
             if ref.kind is Platform.OWN_LOG_GROUP:
                 return function.log_group_arn
+            if ref.kind is Platform.PEER_ROLE:  # another account's role: declared by its ARN
+                return ref.name
+            if ref.kind is Platform.SESSION_ROLE:  # named by baton.iam.session_role_name, found among the stack's roles
+                suffix = f"-session-{ref.name.replace('_', '-')}"
+                for logical_id, physical in self.view.physical.items():
+                    if self.view.types.get(logical_id) == _ROLE and physical.endswith(suffix):
+                        return arn_of(_ROLE, physical, where) or physical
             if ref.kind.value in MODEL_REF_KINDS:
                 return model_arn(
                     ref.kind.value, ref.name, partition=where.partition, region=where.region, account=where.account

@@ -32,6 +32,9 @@ EXAMPLES = {
     "support-triage": "support_triage_app.catalog:CATALOG",
     "compliance-review": "compliance_review_app.catalog:CATALOG",
     "threat-intel": "threat_intel_app.catalog:CATALOG",
+    "it-ops": "it_ops_app.catalog:CATALOG",
+    "security-alerting": "security_alerting_app.catalog:CATALOG",
+    "cross-bu-reporting": "cross_bu_reporting_app.catalog:CATALOG",
 }
 
 
@@ -81,7 +84,7 @@ def edited(synthesized: Synthesized, edit: Callable[[Template, Synthesized], Non
 # ---------------------------------------------------------------- no drift
 
 
-@pytest.mark.parametrize("app", ["refund", "support-triage", "compliance-review", "threat-intel", "test app"])
+@pytest.mark.parametrize("app", [*EXAMPLES, "test app"])
 def test_inventory_json_passes_on_every_example_app(
     app: str,
     examples: dict[str, Synthesized],
