@@ -64,6 +64,7 @@ test: lint typecheck permissions unit
 ## functions made judged against their derived IAM statements: a table, build/permissions-report.json, and a failure
 ## on any call no statement covers (seconds)
 permissions: $(PY_STAMP)
+	mkdir -p build
 	$(BIN)/baton permissions report --json build/permissions-report.json
 
 lint: $(PY_STAMP)
