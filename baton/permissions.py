@@ -20,8 +20,9 @@ orchestrator, the API), rendered with the offline deployment's ARNs. Per functio
 
   exercised    it allowed at least one call; any of its actions no call used is listed as unused
   unexercised  no call needed it: a candidate for removal
-  runtime      the function's own logs and traces, which Lambda and X-Ray use on its behalf, never its code: never
-               seen offline, and no candidate for removal
+  runtime      the function's own logs and traces, which Lambda and X-Ray use on its behalf, never its code (and a
+               starter's trigger queue, which Lambda's event source mapping polls): never seen offline, and no
+               candidate for removal
 
 and a call that no statement allows is *uncovered*: AccessDenied on AWS, and the report fails (a KMS key's own key
 policy, which AWS also asks, is the infrastructure tests' to judge). So is a call the report cannot translate or
@@ -636,8 +637,11 @@ def ref_label(ref: Ref) -> str:
 
 
 def is_runtime(statement: StatementSpec) -> bool:
-    """The function's own logs and traces: Lambda and the X-Ray daemon use them, never the function's code."""
-    own_logs = all(isinstance(r, PlatformRef) and r.kind is Platform.OWN_LOG_GROUP for r in statement.resources)
+    """The function's own logs and traces: Lambda and the X-Ray daemon use them, never the function's code; and a
+    starter's trigger queue, which Lambda's event source mapping polls under the function's role (offline, the
+    engine drains it in its place)."""
+    own = {Platform.OWN_LOG_GROUP, Platform.TRIGGER_QUEUE}
+    own_logs = all(isinstance(r, PlatformRef) and r.kind in own for r in statement.resources)
     return own_logs or all(action.startswith("xray:") for action in statement.actions)
 
 
@@ -763,9 +767,14 @@ def judge(
 def run_examples(config: AppConfig, examples: Sequence[Example], timeout_seconds: float = 120.0) -> Report:
     """Deploy the app offline, run every example one after the other, and judge every call its functions made."""
     from baton.config import load_app
-    from baton.iam import agent_role, api_role, orchestrator_role
+    from baton.iam import agent_role, api_role, orchestrator_role, starter_role
     from baton.local.engine import ACCOUNT, REGION, AwsCallDetail, LocalEngine
-    from baton.local.functions import API_FUNCTION, agent_function_name, orchestrator_function_name
+    from baton.local.functions import (
+        API_FUNCTION,
+        agent_function_name,
+        orchestrator_function_name,
+        starter_function_name,
+    )
     from baton.local.provisioning import STATE_TABLE
 
     calls: list[Call] = []
@@ -796,6 +805,11 @@ def run_examples(config: AppConfig, examples: Sequence[Example], timeout_seconds
                     f"example {example.label!r} of {example.workflow} did not end within {timeout_seconds:g} s"
                 ) from None
             runs.append(RunOutcome(example.workflow, example.label, outcome.status.value))
+            # the runs its published events started (the event-driven pattern): their calls are the example's too
+            for triggered in engine.wait_triggered(run_id, timeout_seconds):
+                run_ids.append(triggered.run_id)
+                label = f"{example.label} -> {triggered.workflow}"
+                runs.append(RunOutcome(triggered.workflow, label, triggered.status.value))
         deployed = Deployed(
             region=REGION,
             account=ACCOUNT,
@@ -812,6 +826,7 @@ def run_examples(config: AppConfig, examples: Sequence[Example], timeout_seconds
     roles: dict[str, RoleSpec] = {agent_function_name(a.name): agent_role(catalog, a) for a in catalog.agents.values()}
     roles |= {orchestrator_function_name(w.name): orchestrator_role(catalog, w) for w in catalog.workflows.values()}
     roles[API_FUNCTION] = api_role(catalog)
+    roles |= {starter_function_name(w.name): starter_role(w) for w in catalog.workflows.values() if w.triggers}
     return judge(
         config.catalogs,
         roles,
