@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from baton.catalog import ResourceKind, ResourceRef
-from baton.iam import Platform, PlatformRef, Ref, agent_role, render_statement
+from baton.iam import agent_role
 from baton.rule_of_two import classify_all
 from baton.testing.cloudformation import Synthesized, synthesize
 from compliance_review_app.catalog import CATALOG, WORKFLOW
 from compliance_review_app.tools import DOCUMENTS, REPORTS
+from tests.infra.helpers import expected_statements, function_role, functions_by_env, role_statements
 
 LOGS_AND_TRACES = {"WriteOwnLogs", "Tracing"}
 
@@ -28,25 +28,10 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     return synthesize("compliance_review_app.catalog:CATALOG", Path(tmp_path_factory.mktemp("compliance.cdk.out")))
 
 
-def _listed(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-def normalized(statement: dict[str, Any]) -> dict[str, Any]:
-    result = dict(statement)
-    for key in ("Action", "Resource"):
-        result[key] = sorted(_listed(result[key]), key=repr)
-    return result
-
-
 def role_ids(synthesized: Synthesized) -> dict[str, str]:
     """The logical id of each agent's role in the template, found through its function (BATON_AGENT names it)."""
-    found = {}
-    for function in synthesized.resources("AWS::Lambda::Function").values():
-        agent = function["Properties"].get("Environment", {}).get("Variables", {}).get("BATON_AGENT")
-        if agent is not None:
-            found[agent] = str(function["Properties"]["Role"]["Fn::GetAtt"][0])
-    return found
+    template = synthesized.template
+    return {agent: function_role(template, f) for agent, f in functions_by_env(template, "BATON_AGENT").items()}
 
 
 def agent_roles(synthesized: Synthesized) -> dict[str, dict[str, Any]]:
@@ -55,25 +40,12 @@ def agent_roles(synthesized: Synthesized) -> dict[str, dict[str, Any]]:
 
 
 def statements(role: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    found = [s for policy in role["Properties"].get("Policies", []) for s in policy["PolicyDocument"]["Statement"]]
-    return {s["Sid"]: normalized(s) for s in found}
+    return {s["Sid"]: s for s in role_statements(role)}
 
 
 def derived(synthesized: Synthesized, agent: str) -> dict[str, dict[str, Any]]:
     """What baton.iam derives for the agent's role, with the ARNs of the synthesized stack's own constructs."""
-    stack = synthesized.stack
-
-    def resolve(ref: Ref) -> Any:
-        if isinstance(ref, ResourceRef):
-            assert ref.kind is ResourceKind.TABLE
-            return stack.resources.tables[ref.name].table_arn
-        assert isinstance(ref, PlatformRef)
-        assert ref.kind is Platform.OWN_LOG_GROUP
-        return stack.agents[agent].log_group.log_group_arn
-
-    role = agent_role(CATALOG, CATALOG.agent(agent))
-    rendered = [normalized(synthesized.resolve(render_statement(s, resolve))) for s in role.statements]
-    return {s["Sid"]: s for s in rendered}
+    return {s["Sid"]: s for s in expected_statements(synthesized, agent_role(CATALOG, CATALOG.agent(agent)))}
 
 
 def table_arn(synthesized: Synthesized, name: str) -> Any:

@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
-from baton.iam import Platform, PlatformRef, Ref, agent_role, render_statement
+from baton.iam import agent_role
 from baton.rule_of_two import classify_all
 from baton.testing.cloudformation import Synthesized, synthesize
+from tests.infra.helpers import expected_statements, function_role, functions_by_env, role_statements
 from threat_intel_app.catalog import CATALOG, WORKFLOW
 from threat_intel_app.planner import FEEDS
 from threat_intel_app.tools import FEED_HOSTS
@@ -28,45 +29,20 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     return synthesize("threat_intel_app.catalog:CATALOG", Path(tmp_path_factory.mktemp("threat-intel.cdk.out")))
 
 
-def _listed(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-def normalized(statement: dict[str, Any]) -> dict[str, Any]:
-    result = dict(statement)
-    for key in ("Action", "Resource"):
-        result[key] = sorted(_listed(result[key]), key=repr)
-    return result
-
-
 def role_ids(synthesized: Synthesized) -> dict[str, str]:
     """The logical id of each agent's role in the template, found through its function (BATON_AGENT names it)."""
-    found = {}
-    for function in synthesized.resources("AWS::Lambda::Function").values():
-        agent = function["Properties"].get("Environment", {}).get("Variables", {}).get("BATON_AGENT")
-        if agent is not None:
-            found[agent] = str(function["Properties"]["Role"]["Fn::GetAtt"][0])
-    return found
+    template = synthesized.template
+    return {agent: function_role(template, f) for agent, f in functions_by_env(template, "BATON_AGENT").items()}
 
 
 def statements(synthesized: Synthesized, agent: str) -> dict[str, dict[str, Any]]:
     role = synthesized.template["Resources"][role_ids(synthesized)[agent]]
-    found = [s for policy in role["Properties"].get("Policies", []) for s in policy["PolicyDocument"]["Statement"]]
-    return {s["Sid"]: normalized(s) for s in found}
+    return {s["Sid"]: s for s in role_statements(role)}
 
 
 def derived(synthesized: Synthesized, agent: str) -> dict[str, dict[str, Any]]:
     """What baton.iam derives for the agent's role, with the ARNs of the synthesized stack's own constructs."""
-    stack = synthesized.stack
-
-    def resolve(ref: Ref) -> Any:
-        assert isinstance(ref, PlatformRef)  # the catalog declares no resource: only the agent's own log group
-        assert ref.kind is Platform.OWN_LOG_GROUP
-        return stack.agents[agent].log_group.log_group_arn
-
-    role = agent_role(CATALOG, CATALOG.agent(agent))
-    rendered = [normalized(synthesized.resolve(render_statement(s, resolve))) for s in role.statements]
-    return {s["Sid"]: s for s in rendered}
+    return {s["Sid"]: s for s in expected_statements(synthesized, agent_role(CATALOG, CATALOG.agent(agent)))}
 
 
 def test_each_agents_role_holds_exactly_the_statements_its_catalog_derives(synthesized: Synthesized) -> None:
