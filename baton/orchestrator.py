@@ -215,6 +215,31 @@ def _usage_detail(usage: ModelUsage) -> dict[str, Any]:
     return {"model_usage": usage.model_dump()} if usage != ModelUsage() else {}
 
 
+def _record_delegation(
+    chain: AuditChain, now: str, stage: int, index: int, agent: str, key: str, task: TaskInput, **detail: Any
+) -> None:
+    """A task handed out (a plan's, or one re-delegated after its approval): what it was given, by hash."""
+    chain.append(
+        AuditKind.DELEGATION,
+        ORCHESTRATOR,
+        now,
+        stage=stage,
+        index=index,
+        agent=agent,
+        key=key,
+        untrusted_keys=task.untrusted_keys,
+        input_hash=digest(task.payload),
+        **detail,
+    )
+
+
+def _function_index(functions: list[str], function: str) -> int:
+    """The index of `function` in the stage's list of functions (the Map's payload names each once)."""
+    if function not in functions:
+        functions.append(function)
+    return functions.index(function)
+
+
 def _audited_failure(stage: _Stage, failed: TaskOutcome, now: str) -> TaskOutcome:
     """A held task that ends failed (rejected, expired, no approvers): recorded in the chain as any failed task."""
     stage.chain.append(
@@ -560,23 +585,19 @@ class Orchestrator:
                         stage.params_flagged,
                         ledger=ledger,
                     )
-                chain.append(
-                    AuditKind.DELEGATION,
-                    ORCHESTRATOR,
+                _record_delegation(
+                    chain,
                     now,
-                    stage=next_stage,
-                    index=index,
-                    agent=task.agent,
-                    key=task.output_key,
-                    untrusted_keys=tasks[index].untrusted_keys,
-                    input_hash=digest(tasks[index].payload),
+                    next_stage,
+                    index,
+                    task.agent,
+                    task.output_key,
+                    tasks[index],
                     **({} if given is None else {"allowance": given.model_dump()}),
                     **({} if tasks[index].child_run_id is None else {"child_run_id": tasks[index].child_run_id}),
                 )
                 function = self._child_machines.get(task.agent) or self._functions[task.agent]
-                if function not in functions:
-                    functions.append(function)
-                task_functions.append(functions.index(function))
+                task_functions.append(_function_index(functions, function))
             response = PlanResponse(
                 run_id=meta.run_id,
                 stage=next_stage,
@@ -1091,23 +1112,18 @@ class Orchestrator:
                     "allowance": allowance if agent.model is not None else None,
                 }
             )
-            chain.append(
-                AuditKind.DELEGATION,
-                ORCHESTRATOR,
+            _record_delegation(
+                chain,
                 now,
-                stage=next_stage,
-                index=index,
-                agent=approval.agent,
-                key=approval.key,
-                untrusted_keys=tasks[index].untrusted_keys,
-                input_hash=digest(tasks[index].payload),
+                next_stage,
+                index,
+                approval.agent,
+                approval.key,
+                tasks[index],
                 approval_id=approval.approval_id,
                 **({} if grant is None else {"grant_id": grant.grant_id}),
             )
-            function = self._functions[approval.agent]
-            if function not in functions:
-                functions.append(function)
-            task_functions.append(functions.index(function))
+            task_functions.append(_function_index(functions, self._functions[approval.agent]))
         response = PlanResponse(
             run_id=meta.run_id,
             stage=next_stage,
