@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -51,6 +50,8 @@ def parse_catalog_paths(value: str | list[str]) -> tuple[str, ...]:
 
 def find_config_file(start: Path) -> tuple[Path, dict[str, object]] | None:
     """The nearest pyproject.toml at or above `start` that has a [tool.baton] table."""
+    import tomllib  # only the CLI and the offline engine read a pyproject: no Lambda function loads the parser
+
     for directory in (start, *start.parents):
         candidate = directory / CONFIG_FILE
         if not candidate.is_file():

@@ -83,7 +83,6 @@ def build_agent_runner(
     from baton.agent_runner import AgentRunner
     from baton.catalog import ToolSpec
     from baton.config import catalog_from_env
-    from baton.credentials import SessionBroker, TokenBroker
     from baton.secrets import SecretsBroker
     from baton.settings import Settings, SettingsError
     from baton.tools import ToolContext
@@ -101,10 +100,16 @@ def build_agent_runner(
     )
     transport = http_transport or _NetworkOnFirstRequest()
     tools = catalog.tools_of(agent)
-    # one token cache and one session cache per function: shared by every call of its tools
-    tokens = TokenBroker(broker, transport) if any(tool.oauth is not None for tool in tools) else None
-    sessions = None
+    # one token cache and one session cache per function: shared by every call of its tools; an agent none of whose
+    # tools authenticates that way never loads baton.credentials
+    tokens = sessions = None
+    if any(tool.oauth is not None for tool in tools):
+        from baton.credentials import TokenBroker
+
+        tokens = TokenBroker(broker, transport)
     if any(tool.session is not None for tool in tools):
+        from baton.credentials import SessionBroker
+
         sessions = SessionBroker(lambda: clients.client("sts"), settings.session_roles, settings.resource_arns)
 
     def make_context(tool: ToolSpec, run_id: str) -> ToolContext:
