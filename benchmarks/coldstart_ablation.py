@@ -93,6 +93,38 @@ VARIANTS: dict[str, tuple[str, list[Edit]]] = {
         [(path, "*", f"HEAD:{path.removeprefix('baton/')}") for path in HANDLERS]
         + [("baton/observability.py", "*", "HEAD:baton/observability.py")],
     ),
+    "peer role name {1,64}": (
+        "a peer trust's role name bounded inside its pattern: pydantic-core compiles the Unicode class 64 times over",
+        [
+            (
+                "baton/catalog.py",
+                'Field(pattern=r"^[\\w+=,.@-]+$", max_length=64)',
+                'Field(pattern=r"^[\\w+=,.@-]{1,64}$")',
+            )
+        ],
+    ),
+    "agent cross-checks again": (
+        "a deployed agent function runs the whole catalog's cross-checks again (the Rule of Two, the policies, ...)",
+        [
+            (
+                "baton/runtime.py",
+                'cross_checked=bool(env.get("AWS_LAMBDA_FUNCTION_NAME"))',
+                "cross_checked=False",
+            )
+        ],
+    ),
+    "credentials, tomllib eager": (
+        "every agent function loads baton.credentials, every function that loads a catalog the TOML parser",
+        [
+            (
+                "baton/runtime.py",
+                "    from baton.secrets import SecretsBroker\n",
+                "    from baton.credentials import SessionBroker, TokenBroker  # noqa: F401\n"
+                "    from baton.secrets import SecretsBroker\n",
+            ),
+            ("baton/config.py", "import sys\n", "import sys\nimport tomllib  # noqa: F401\n"),
+        ],
+    ),
     "all as committed": (
         "every cold-start change: handlers, baton.observability and baton.runtime of HEAD, no defer_build",
         [(path, "*", f"HEAD:{path.removeprefix('baton/')}") for path in HANDLERS]
@@ -106,19 +138,34 @@ VARIANTS: dict[str, tuple[str, list[Edit]]] = {
 }
 # Changes to files this bench does not own, measured the same way (on the asset's copies) to size them
 PROPOSALS: dict[str, tuple[str, list[Edit]]] = {
-    "+ app models deferred": (
-        "the refund app's models built at first use (defer_build on its Boundary base), as Baton's are",
+    "+ secrets provider lazy": (
+        "baton.secrets imports Powertools' parameters utility (and boto3.dynamodb with it) at its first secret",
         [
+            ("baton/secrets.py", "from aws_lambda_powertools.utilities.parameters import SecretsProvider\n", ""),
             (
-                "refund_app/models.py",
-                'model_config = ConfigDict(extra="forbid")',
-                'model_config = ConfigDict(extra="forbid", defer_build=True)',
-            )
+                "baton/secrets.py",
+                "            self._provider = SecretsProvider(",
+                "            from aws_lambda_powertools.utilities.parameters import SecretsProvider\n\n"
+                "            self._provider = SecretsProvider(",
+            ),
         ],
     ),
-    "+ archive without iam": (
-        "baton.archive takes its key prefix from a constant of its own, not from baton.iam (pydantic, the catalog)",
-        [("baton/archive.py", "from baton.iam import AUDIT_ARCHIVE_PREFIX", 'AUDIT_ARCHIVE_PREFIX = "audit/"')],
+    "+ ASCII pattern classes": (
+        "the catalog's patterns with ASCII classes ([0-9], [A-Za-z0-9_]) for \\d and \\w (stricter: no other digits)",
+        [
+            ("baton/catalog.py", r"[\w.]", "[A-Za-z0-9_.]"),
+            ("baton/catalog.py", r"]\w*", "][A-Za-z0-9_]*"),
+            ("baton/catalog.py", r"[\w+=,.@", "[A-Za-z0-9_+=,.@"),
+            ("baton/catalog.py", r"[\w-]", "[A-Za-z0-9_-]"),
+            ("baton/catalog.py", r"\d", "[0-9]"),
+        ],
+    ),
+    "+ no pydantic plugins": (
+        "PYDANTIC_DISABLE_PLUGINS in the function's environment: no scan of every distribution's entry points",
+        [
+            (path, "import os\n", 'import os\n\nos.environ["PYDANTIC_DISABLE_PLUGINS"] = "__all__"\n')
+            for path in HANDLERS
+        ],
     ),
 }
 VARIANTS.update(PROPOSALS)
