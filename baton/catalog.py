@@ -10,8 +10,6 @@ from __future__ import annotations
 import importlib
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -624,39 +622,6 @@ class Catalog(_Spec):
         )
 
 
-# set while a deployed agent function loads the catalog it was synthesized from (cross_checked_at_synthesis)
-_CROSS_CHECKED = ContextVar("baton_catalog_cross_checked", default=False)
-
-
-@contextmanager
-def cross_checked_at_synthesis() -> Iterator[None]:
-    """Within it, build_catalog assembles a catalog without its cross-checks: for a deployed function only.
-
-    `cdk synth` loads the very same declarations through build_catalog, and synthesizes nothing they fail; the
-    function's asset ships those files and its environment is derived from that catalog. So in the function the
-    cross-checks (the Rule of Two and the policy files among them) would find nothing, and are not run again: a
-    cold start spares them. Each spec's own validation still runs, and the function checks its own agent, tools
-    and resources (served_agent_problems). Never offline: a process that loads an app so keeps it so.
-    """
-    token = _CROSS_CHECKED.set(True)
-    try:
-        yield
-    finally:
-        _CROSS_CHECKED.reset(token)
-
-
-def served_agent_problems(catalog: Catalog, agent: AgentSpec) -> list[str]:
-    """build_catalog's checks of one agent, of its tools and of their resources: what its function needs to hold."""
-    tools = [catalog.tools[name] for name in agent.tools if name in catalog.tools]
-    names = {ref.name for tool in tools for ref in tool.resource_refs()}
-    return [
-        *_agent_problems([agent], catalog.tools),
-        *_tool_problems(tools, catalog.resources),
-        *_resource_problems([resource for name, resource in catalog.resources.items() if name in names]),
-        *_boundary_problems(tools, [agent], []),
-    ]
-
-
 def build_catalog(
     *,
     resources: list[ResourceSpec],
@@ -671,8 +636,6 @@ def build_catalog(
         agents={a.name: a for a in agents},
         workflows={w.name: w for w in workflows},
     )
-    if _CROSS_CHECKED.get():
-        return catalog
     problems = [
         *_duplicates(resources=resources, tools=tools, agents=agents, workflows=workflows),
         *_resource_problems(resources),

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from baton.catalog import Catalog, CatalogError, cross_checked_at_synthesis, resolve
+from baton.catalog import Catalog, CatalogError, resolve
 from baton.settings import ENV_CATALOG
 
 CONFIG_FILE = "pyproject.toml"
@@ -124,15 +124,9 @@ def load_catalog(path: str) -> Catalog:
     return catalog
 
 
-def catalog_from_env(env: Mapping[str, str], *, cross_checked: bool = False) -> Catalog:
-    """What a Lambda function serves: the catalog(s) its BATON_CATALOG names (set by the infrastructure).
-
-    `cross_checked`: the catalog is loaded without build_catalog's cross-checks (see cross_checked_at_synthesis).
-    """
+def catalog_from_env(env: Mapping[str, str]) -> Catalog:
+    """What a Lambda function serves: the catalog(s) its BATON_CATALOG names (set by the infrastructure)."""
     value = env.get(ENV_CATALOG)
     if not value:
         raise ConfigError(f"{ENV_CATALOG} is not set")
-    if not cross_checked:
-        return load_app(AppConfig(parse_catalog_paths(value))).catalog
-    with cross_checked_at_synthesis():
-        return load_app(AppConfig(parse_catalog_paths(value))).catalog
+    return load_app(AppConfig(parse_catalog_paths(value))).catalog

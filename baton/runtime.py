@@ -81,22 +81,17 @@ def build_agent_runner(
     env: Mapping[str, str], clients: AwsClients, http_transport: HttpTransport | None = None
 ) -> AgentRunner:
     from baton.agent_runner import AgentRunner
-    from baton.catalog import CatalogError, ToolSpec, served_agent_problems
+    from baton.catalog import ToolSpec
     from baton.config import catalog_from_env
     from baton.secrets import SecretsBroker
     from baton.settings import Settings, SettingsError
     from baton.tools import ToolContext
 
     settings = Settings.from_env(env)
-    # deployed (Lambda sets AWS_LAMBDA_FUNCTION_NAME), the function skips the whole catalog's cross-checks, which ran
-    # at synthesis on the same declarations; offline, every function loads the catalog fully checked
-    catalog = catalog_from_env(env, cross_checked=bool(env.get("AWS_LAMBDA_FUNCTION_NAME")))
+    catalog = catalog_from_env(env)
     if settings.agent is None:
         raise SettingsError("an agent function needs BATON_AGENT")
     agent = catalog.agent(settings.agent)
-    problems = served_agent_problems(catalog, agent)
-    if problems:
-        raise CatalogError("invalid catalog: " + "; ".join(problems))
     secret_names = {s for tool in catalog.tools_of(agent) for s in tool.secrets}
     broker = SecretsBroker(
         lambda: clients.client("secretsmanager"),
