@@ -103,16 +103,6 @@ VARIANTS: dict[str, tuple[str, list[Edit]]] = {
             )
         ],
     ),
-    "agent cross-checks again": (
-        "a deployed agent function runs the whole catalog's cross-checks again (the Rule of Two, the policies, ...)",
-        [
-            (
-                "baton/runtime.py",
-                'cross_checked=bool(env.get("AWS_LAMBDA_FUNCTION_NAME"))',
-                "cross_checked=False",
-            )
-        ],
-    ),
     "credentials, tomllib eager": (
         "every agent function loads baton.credentials, every function that loads a catalog the TOML parser",
         [
