@@ -184,7 +184,9 @@ class StateStore(Protocol):
         """Store a start request; with `idempotency=(key, request_hash)` a repeat returns the first run's id."""
         ...
 
-    def load_snapshot(self, run_id: str) -> RunSnapshot: ...
+    def load_snapshot(self, run_id: str, journal: bool = True) -> RunSnapshot:
+        """The run record, and the finished stage's tasks and (with `journal`) journal items."""
+        ...
 
     def commit(self, commit: Commit) -> None:
         """Write everything or nothing; ConcurrentUpdate if the run changed since `expected_version`."""
