@@ -799,7 +799,9 @@ def run_examples(config: AppConfig, examples: Sequence[Example], timeout_seconds
             run_id = engine.start(example.workflow, example.run_input)
             run_ids.append(run_id)
             try:
-                outcome = engine.wait(run_id, timeout_seconds=timeout_seconds, on_poll=approve_when_held(engine, run_id))
+                outcome = engine.wait(
+                    run_id, timeout_seconds=timeout_seconds, on_poll=approve_when_held(engine, run_id)
+                )
             except TimeoutError:
                 raise TimeoutError(
                     f"example {example.label!r} of {example.workflow} did not end within {timeout_seconds:g} s"
