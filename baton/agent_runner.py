@@ -43,6 +43,14 @@ _RETRYABLE = (RetryableAgentError, RetryableToolError, HttpError)
 # Step Functions carries the report in a 256 KB payload, with the task's other fields beside it
 MAX_REPORT_BYTES = 240_000
 MAX_ERROR_CHARS = 1_000
+# a transient attempt of an inline stage travels as an error's cause (at most 32,768 characters, the report
+# JSON-escaped inside the Lambda error object): its report is trimmed to this first
+TRANSIENT_REPORT_BYTES = 12_000
+
+
+class TransientAttempt(Exception):
+    """An inline stage's attempt the agent reports as transient, before its last: the state machine keeps its report
+    (this error's message) and retries the task (DelegateInline)."""
 
 
 class AgentInputInvalid(AgentError):
@@ -88,7 +96,8 @@ class AgentRunner:
             self._policies = PolicyEngine(catalog, agent)
 
     def run(self, request: AgentRequest) -> AgentResult:
-        """Run one attempt and report it; a failure is a report too (only a crash raises)."""
+        """Run one attempt and report it; a failure is a report too (only a crash raises, and, in an inline stage,
+        a transient attempt before the last: TransientAttempt, carrying its report)."""
         started_at = now_iso()
         task: TaskInput | None = None
         toolbox: ToolBox | None = None
@@ -139,7 +148,10 @@ class AgentRunner:
             logger.info("tool call held for approval", extra={"agent": self._agent.name, "tool": pending.tool})
         if error is not None:
             logger.warning("task attempt failed", extra={"agent": self._agent.name, "retryable": retry})
-        return AgentResult(entry_json=_report(entry), retry=retry)
+        limit = request.report_limit or MAX_REPORT_BYTES
+        if retry and request.max_attempts is not None and request.attempt < request.max_attempts:
+            raise TransientAttempt(_report(entry, min(limit, TRANSIENT_REPORT_BYTES)))
+        return AgentResult(entry_json=_report(entry, limit), retry=retry)
 
     def _task(self, request: AgentRequest) -> TaskInput:
         try:
@@ -183,9 +195,9 @@ def _redacted(entry: JournalEntry) -> str:
     return JournalEntry.model_validate(REDACTOR.redact_json(entry.model_dump(mode="json"))).model_dump_json()
 
 
-def _report(entry: JournalEntry) -> str:
+def _report(entry: JournalEntry, limit: int) -> str:
     text = _redacted(entry)
-    if len(text.encode()) <= MAX_REPORT_BYTES:
+    if len(text.encode()) <= limit:
         return text
     # only tool-call records can push a report past its limit: keep their outcomes, drop their arguments
     trimmed = entry.model_copy(

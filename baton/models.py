@@ -350,6 +350,47 @@ class StateFailure(Strict):
     cause: str = Field(default="", max_length=32_768)
 
 
+# the state machine definition whose executions can run a stage inline (DelegateInline); an execution of an
+# older definition (started before its update, which it keeps) sends no `definition` and is never answered inline
+INLINE_DEFINITION = 2
+# Step Functions' longest error cause: what carries a transient attempt's report in an inline stage
+MAX_CAUSE_CHARS = 32_768
+
+
+class ReportedAttempt(Strict):
+    """What an agent function returned for an inline stage's task (the ResultSelector keeps only the report)."""
+
+    entry_json: str = Field(max_length=256_000)
+
+
+class TransientAttempts(Strict):
+    """The transient attempts of an inline task, latest first: each the TransientAttempt error's cause (the Lambda
+    error object, whose message is the attempt's report). A list built by the state machine's Pass state, which
+    can only nest the earlier ones, never append."""
+
+    cause: str = Field(max_length=MAX_CAUSE_CHARS)
+    earlier: TransientAttempts | Annotated[list[JsonValue], Field(max_length=0)]
+
+    def causes(self) -> list[str]:
+        """The causes, oldest first."""
+        earlier = self.earlier.causes() if isinstance(self.earlier, TransientAttempts) else []
+        return [*earlier, self.cause]
+
+
+class InlineTaskReport(Strict):
+    """One task of an inline stage, as its Map iteration ended: its last attempt's report, or the error that ended
+    it (with the attempt that died), and the transient attempts before."""
+
+    report: ReportedAttempt | None = None
+    retried: TransientAttempts | Annotated[list[JsonValue], Field(max_length=0)] = Field(default_factory=list)
+    attempt: int | None = Field(default=None, ge=1, le=10)
+    error: str | None = Field(default=None, max_length=256)
+    cause: str | None = Field(default=None, max_length=MAX_CAUSE_CHARS)
+
+    def transient_causes(self) -> list[str]:
+        return self.retried.causes() if isinstance(self.retried, TransientAttempts) else []
+
+
 class PlanRequest(Strict):
     """What the state machine sends the orchestrator: the run, the stage it has just finished, who is asking.
 
@@ -362,6 +403,10 @@ class PlanRequest(Strict):
     failure: StateFailure | None = None
     # set by the AwaitApproval state (lambda:invoke.waitForTaskToken): the orchestrator stores it for the API
     task_token: str | None = Field(default=None, min_length=1, max_length=2048)
+    # the definition the execution runs (absent: one older than inline stages)
+    definition: int = Field(default=1, ge=1, le=INLINE_DEFINITION)
+    # set by PlanReported: what the finished inline stage's tasks reported, in task order
+    reports: list[InlineTaskReport] | None = Field(default=None, max_length=1_000)
 
 
 class PlanResponse(Strict):
@@ -381,16 +426,26 @@ class PlanResponse(Strict):
     # await_approval: the approvals the run waits for, and how long the wait lasts (until the earliest expires)
     approvals: list[str] = Field(default_factory=list)
     wait_seconds: int = 0
+    # delegate, inline (DelegateInline): each task's input travels in the payload, and each agent's report, of at
+    # most report_limit bytes, comes back in it; the run record keeps the answer without them (they are TASK# items)
+    inline: bool = False
+    task_json: list[str] = Field(default_factory=list)
+    report_limit: int = 0
 
 
 class AgentRequest(Strict):
-    """What the state machine sends an agent function: its task's input, read by the state machine itself."""
+    """What the state machine sends an agent function: its task's input, read by the state machine itself (or, in an
+    inline stage, carried in the payload from the orchestrator's answer)."""
 
     run_id: RunId
     stage: int = Field(ge=1)
     index: int = Field(ge=0)
     attempt: int = Field(ge=1, le=10)
     task_json: str = Field(max_length=400_000)
+    # an inline stage's task (DelegateInline): a transient attempt before the last raises TransientAttempt with
+    # its report, and every report fits report_limit bytes
+    max_attempts: int | None = Field(default=None, ge=1, le=10)
+    report_limit: int | None = Field(default=None, ge=1_024, le=256_000)
 
 
 class AgentResult(Strict):

@@ -7,6 +7,7 @@ the API only leaves a start request, the state machine only records what agents 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -37,12 +38,14 @@ from baton.detection.screening import flagged_payload_keys, screen
 from baton.fold import ORCHESTRATOR, StageFold, fold_stage
 from baton.guard import guard
 from baton.models import (
+    INLINE_DEFINITION,
     AwaitApproval,
     ContextEntry,
     Decision,
     Delegate,
     Fail,
     Finish,
+    InlineTaskReport,
     JournalEntry,
     ModelAllowance,
     ModelUsage,
@@ -71,6 +74,7 @@ from baton.redaction import REDACTOR
 from baton.store import (
     Commit,
     ConcurrentUpdate,
+    RecordedAttempt,
     RunMeta,
     RunNotFound,
     RunSnapshot,
@@ -86,6 +90,11 @@ EXPRESS_DEADLINE_SECONDS = 6 * 60
 _CLOSE_RETRIES = 3
 # the actor of the audit records about a planner's answers (a model planner's invalid decisions)
 PLANNER = "planner"
+# An inline stage (DelegateInline) carries its tasks' inputs and its agents' reports in the execution's state,
+# which Step Functions caps at 256 KB: both together stay under this, and each report may take at least its agent's
+# output limit plus this much for its tool-call records and error (baton.agent_runner trims a report to its limit)
+INLINE_STAGE_BYTES = 200_000
+REPORT_HEADROOM_BYTES = 16_384
 
 
 class ForeignExecution(StateError):
@@ -120,6 +129,8 @@ class _Stage:
     approvals: list[Approval] = field(default_factory=list)
     expired: list[Approval] = field(default_factory=list)
     ledgers: dict[str, list[PriorCall]] = field(default_factory=dict)
+    # the execution's definition can run a stage inline (PlanRequest.definition)
+    inline_capable: bool = False
 
     def commit(self, meta: RunMeta, steps: list[TaskOutcome], tasks: dict[int, TaskInput] | None = None) -> Commit:
         return Commit(
@@ -213,6 +224,40 @@ class _Spend:
 def _usage_detail(usage: ModelUsage) -> dict[str, Any]:
     """An audit record's model usage, when there was any (records of runs without models stay as they were)."""
     return {"model_usage": usage.model_dump()} if usage != ModelUsage() else {}
+
+
+def _stored(response: PlanResponse) -> PlanResponse:
+    """The answer as the run record keeps it (for a replayed Plan): without an inline stage's task inputs, which are
+    the stage's TASK# items already."""
+    return response.model_copy(update={"task_json": []}) if response.task_json else response
+
+
+def inline_attempts(stage: int, execution: str, reports: list[InlineTaskReport]) -> list[RecordedAttempt]:
+    """An inline stage's reports as the journal items the state machine would have written (fold_stage checks them
+    the same way): per task, in order, each transient attempt, then the last attempt's report or what ended it."""
+    attempts: list[RecordedAttempt] = []
+    for index, report in enumerate(reports):
+        transient = report.transient_causes()
+        for number, cause in enumerate(transient, start=1):
+            attempts.append(RecordedAttempt(stage, index, number, execution, entry_json=_error_message(cause)))
+        last = len(transient) + 1
+        if report.report is not None:
+            attempts.append(RecordedAttempt(stage, index, last, execution, entry_json=report.report.entry_json))
+        else:
+            number = report.attempt or last
+            attempts.append(RecordedAttempt(stage, index, number, execution, error=report.error, cause=report.cause))
+    return attempts
+
+
+def _error_message(cause: str) -> str:
+    """The report a TransientAttempt carries: its message, from the Lambda error object the cause holds (anything
+    else is left as it is, and fails the report's model when folded)."""
+    try:
+        error = json.loads(cause)
+    except ValueError:
+        return cause
+    message = error.get("errorMessage") if isinstance(error, dict) else None
+    return message if isinstance(message, str) else cause
 
 
 def _record_delegation(
@@ -316,11 +361,15 @@ class Orchestrator:
     # ------------------------------------------------------------ one stage
 
     def plan(self, request: PlanRequest) -> PlanResponse:
-        snapshot = self._store.load_snapshot(request.run_id)
+        # an inline stage's reports come in the request; any other stage's are in its journal
+        snapshot = self._store.load_snapshot(request.run_id, journal=request.reports is None)
+        if request.reports is not None:
+            snapshot.attempts = inline_attempts(request.stage, request.execution, request.reports)
         now = self._clock()
         stage = self._open(request, snapshot, now)
         if isinstance(stage, PlanResponse):  # a replay: the answer already committed
             return stage
+        stage.inline_capable = request.definition >= INLINE_DEFINITION
         meta = stage.meta
         if meta.parent_run_id is not None:  # a child run's log lines name its parent (baton.children)
             logger.thread_safe_append_keys(parent_run_id=meta.parent_run_id)
@@ -487,7 +536,7 @@ class Orchestrator:
             meta.status is not RunStatus.RUNNING and meta.stage == request.stage
         )
         if replay and meta.last_plan is not None:
-            return meta.last_plan
+            return self._with_task_inputs(meta.last_plan)
         raise StateError(f"run {meta.run_id!r} is at stage {meta.stage} ({meta.status}), not {request.stage}")
 
     def _refuse_foreign(self, meta: RunMeta, execution: str, now: str) -> None:
@@ -504,6 +553,28 @@ class Orchestrator:
             logger.warning("could not record a foreign execution (the run changed meanwhile)")
         count("Anomalies", meta.workflow)
         raise ForeignExecution(f"run {meta.run_id!r} belongs to another execution")
+
+    def _inlined(self, stage: _Stage, response: PlanResponse, tasks: dict[int, TaskInput]) -> PlanResponse:
+        """`response`, inline if the execution can run the stage so: its tasks are agents' (a child workflow's run
+        is awaited by reference) and their inputs and reports fit the state (INLINE_STAGE_BYTES)."""
+        if not stage.inline_capable or any(task.child_run_id is not None for task in tasks.values()):
+            return response
+        task_json = [tasks[index].model_dump_json() for index in sorted(tasks)]
+        limit = (INLINE_STAGE_BYTES - sum(len(text.encode()) for text in task_json)) // len(task_json)
+        needed = max(self._catalog.agents[task.agent].max_output_bytes for task in tasks.values())
+        if limit < needed + REPORT_HEADROOM_BYTES:
+            return response
+        return response.model_copy(update={"inline": True, "task_json": task_json, "report_limit": limit})
+
+    def _with_task_inputs(self, response: PlanResponse) -> PlanResponse:
+        """A committed answer as it was given: an inline stage's task inputs, which the run record does not keep,
+        read back from its TASK# items."""
+        if not response.inline:
+            return response
+        tasks = [self._store.load_task(response.run_id, response.stage, index) for index in range(len(response.tasks))]
+        if any(task is None for task in tasks):
+            raise StateError(f"a task of run {response.run_id!r}'s stage {response.stage} is missing")
+        return response.model_copy(update={"task_json": [task.model_dump_json() for task in tasks if task]})
 
     # ------------------------------------------------------------ planner
 
@@ -608,6 +679,7 @@ class Orchestrator:
                 max_attempts=MAX_ATTEMPTS,
                 expires_at=meta.expires_at,
             )
+            response = self._inlined(stage, response, tasks)
             update |= {
                 "stage": next_stage,
                 "stage_tasks": len(tasks),
@@ -642,7 +714,7 @@ class Orchestrator:
             chain.append(AuditKind.DECISION, ORCHESTRATOR, now, stage=meta.stage, decision="fail", **planner_usage)
             response = self._failed(meta, chain, decision.reason, now, _usage_detail(spend.total))
             update |= {"status": RunStatus.FAILED, "reason": decision.reason, "result_trusted": not params_untrusted}
-        new_meta = self._advanced(meta.model_copy(update=update | {"last_plan": response}), chain, now)
+        new_meta = self._advanced(meta.model_copy(update=update | {"last_plan": _stored(response)}), chain, now)
         return stage.commit(new_meta, [], tasks), response
 
     def _allowance(self, decision: Delegate, spend: _Spend, meta: RunMeta | None = None) -> ModelAllowance | None:
@@ -1134,11 +1206,12 @@ class Orchestrator:
             max_attempts=1,
             expires_at=meta.expires_at,
         )
+        response = self._inlined(stage, response, tasks)
         update = {
             "stage": next_stage,
             "stage_tasks": len(tasks),
             "approvals": [],
-            "last_plan": response,
+            "last_plan": _stored(response),
             "stage_reconcile": None,  # a re-delegated stage holds only the approved tasks: nothing to reconcile
         }
         new_meta = self._advanced(meta.model_copy(update=update), chain, now)

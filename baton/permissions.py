@@ -28,7 +28,7 @@ and a call that no statement allows is *uncovered*: AccessDenied on AWS, and the
 policy, which AWS also asks, is the infrastructure tests' to judge). So is a call the report cannot translate or
 judge (an operation `requests_of` does not know, a condition key the evaluator does not implement), with the reason:
 it is never assumed allowed. An action a run holds for a person is approved through the API, as the workflow's first
-approver role, once the run waits for it (`_approver`): every run ends, and takes the same path each time.
+approver role, once the run waits for it (`approve_when_held`): every run ends, and takes the same path each time.
 
 What it does not see: calls of code that builds its own boto3 client (its role alone confines it on AWS; the moto
 CloudFormation test judges a rogue agent's) and the state machines' own calls (made by moto's interpreter; that test
@@ -799,7 +799,9 @@ def run_examples(config: AppConfig, examples: Sequence[Example], timeout_seconds
             run_id = engine.start(example.workflow, example.run_input)
             run_ids.append(run_id)
             try:
-                outcome = engine.wait(run_id, timeout_seconds=timeout_seconds, on_poll=_approver(engine, run_id))
+                outcome = engine.wait(
+                    run_id, timeout_seconds=timeout_seconds, on_poll=approve_when_held(engine, run_id)
+                )
             except TimeoutError:
                 raise TimeoutError(
                     f"example {example.label!r} of {example.workflow} did not end within {timeout_seconds:g} s"
@@ -842,7 +844,7 @@ def run_examples(config: AppConfig, examples: Sequence[Example], timeout_seconds
 APPROVAL_REASON = "approved by the permissions report's declared run"
 
 
-def _approver(engine: Any, run_id: str) -> Callable[[], None]:
+def approve_when_held(engine: Any, run_id: str) -> Callable[[], None]:
     """Every action an example run holds for a person is approved (through the API, as the workflow's first approver
     role), once the run waits for it: its wait state has stored its task token. Deciding at the same point every time
     keeps the calls the same (a decision taken before the token is stored ends the wait through the orchestrator

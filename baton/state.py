@@ -200,7 +200,7 @@ class DynamoStateStore:
             raise RunNotFound(f"run {run_id!r} does not exist")
         return meta
 
-    def load_snapshot(self, run_id: str) -> RunSnapshot:
+    def load_snapshot(self, run_id: str, journal: bool = True) -> RunSnapshot:
         meta = self.find_meta(run_id)
         if meta is None:
             return RunSnapshot(meta=None, start=self.load_start(run_id))
@@ -211,7 +211,8 @@ class DynamoStateStore:
                 int(item["sk"].split("#")[1]): TaskInput.model_validate_json(item["task_json"])
                 for item in self._query(keys.task_pk(run_id), prefix)
             }
-            snapshot.attempts = [_attempt(item) for item in self._query(keys.journal_pk(run_id), prefix)]
+            if journal:
+                snapshot.attempts = [_attempt(item) for item in self._query(keys.journal_pk(run_id), prefix)]
         return snapshot
 
     def commit(self, commit: Commit) -> None:

@@ -40,6 +40,10 @@ from baton.models import (
 #    from it and the input keys it passed untrusted; a run record counts its descendants' stages (`child_stages`) and
 #    whether its result is trusted; a task for a child workflow names its child run. A version 4 run has none of these
 #    (no parent, no children) and finishes as before.
+# Inline stages (the state machine's DelegateInline) store nothing new a reader branches on: an inline stage's reports
+# come in the next Plan's request and are folded there instead of journaled (only a version 3 run's ledger reads
+# the journal, and its executions run by reference), and the run record's answer gains `inline` and `report_limit`
+# (defaults exact for every answer stored before). No new version.
 SCHEMA_VERSION = 5
 # DynamoDB items are limited to 400 KB; leave room for keys and attributes
 MAX_VALUE_BYTES = 300_000
@@ -184,7 +188,9 @@ class StateStore(Protocol):
         """Store a start request; with `idempotency=(key, request_hash)` a repeat returns the first run's id."""
         ...
 
-    def load_snapshot(self, run_id: str) -> RunSnapshot: ...
+    def load_snapshot(self, run_id: str, journal: bool = True) -> RunSnapshot:
+        """The run record, and the finished stage's tasks and (with `journal`) journal items."""
+        ...
 
     def commit(self, commit: Commit) -> None:
         """Write everything or nothing; ConcurrentUpdate if the run changed since `expected_version`."""

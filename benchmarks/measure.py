@@ -224,8 +224,12 @@ def _count_history(usage: Usage, events: list[dict[str, Any]]) -> None:
 def measure_run(
     engine: LocalEngine, meter: Meter, workflow: str, run_input: Any, timeout: float = 600
 ) -> tuple[Usage, Any]:
-    """One run, started as the API function starts it (its calls are metered as the function 'baton-api')."""
+    """One run, started as the API function starts it (its calls are metered as the function 'baton-api'); an action
+    it holds for a person is approved through the API as the permissions report does (so an example that needs an
+    approval ends too, its decision metered)."""
+    from baton.permissions import approve_when_held
+
     mark = meter.mark()
     run_id = engine.start(workflow, run_input)
-    record = engine.wait(run_id, timeout_seconds=timeout)
+    record = engine.wait(run_id, timeout_seconds=timeout, on_poll=approve_when_held(engine, run_id))
     return meter.usage_since(mark, engine, run_id, workflow), record

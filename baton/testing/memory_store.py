@@ -120,7 +120,7 @@ class InMemoryStateStore:
             meta = self.metas.get(run_id)
             return None if meta is None else meta.model_copy(deep=True)
 
-    def load_snapshot(self, run_id: str) -> RunSnapshot:
+    def load_snapshot(self, run_id: str, journal: bool = True) -> RunSnapshot:
         with self._lock:
             meta = self.metas.get(run_id)
             if meta is None:
@@ -133,7 +133,8 @@ class InMemoryStateStore:
                     for (stage, index), text in self.tasks.get(run_id, {}).items()
                     if stage == meta.stage
                 }
-                snapshot.attempts = [a for k, a in self.journal.get(run_id, {}).items() if k[0] == meta.stage]
+                if journal:
+                    snapshot.attempts = [a for k, a in self.journal.get(run_id, {}).items() if k[0] == meta.stage]
             return snapshot
 
     def commit(self, commit: Commit) -> None:
