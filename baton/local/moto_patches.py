@@ -14,7 +14,8 @@ this module keeps moto's EC2 backend out of the import of the SSM backend and of
 interpreter; while installed, the interpreter parses each JSONPath once, reuses one boto3 client per service
 and copies its JSON values directly, botocore's data (models, endpoints) is read once per process instead of
 once per session, and moto keeps each response class's method names and each serialized member's possible keys
-instead of recomputing them for every request.
+instead of recomputing them for every request; a state machine definition is validated once per shape (its
+function ARNs aside) instead of once per workflow.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import functools
 import importlib
 import importlib.util
 import json
+import re
 import sys
 import threading
 import types
@@ -116,6 +118,7 @@ from moto.dynamodb import models as dynamodb_models  # noqa: E402
 from moto.dynamodb.models import DynamoDBBackend  # noqa: E402
 from moto.dynamodb.models.table import Table  # noqa: E402
 from moto.dynamodb.responses import DynamoHandler  # noqa: E402
+from moto.stepfunctions.parser import models as sfn_parser_models  # noqa: E402
 from moto.stepfunctions.parser.asl.component.common.path import result_path  # noqa: E402
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (  # noqa: E402
     state_task_service_sfn,
@@ -515,6 +518,38 @@ def _sfn_normalise_response(
                 response[key] = int(value.timestamp() * 1000)
 
 
+# ---------------------------------------------------------------- Step Functions: a definition's shape validated once
+#
+# create_state_machine validates a definition by parsing it with moto's ASL grammar (ANTLR: ~70 ms for Baton's
+# definition on the 2-core development machine), and an app deploys one state machine per workflow from the same
+# definition, differing only in the orchestrator's function ARN: an offline start with the example apps' 13
+# workflows spent ~1 s of its ~2.9 s there (profiled). Whether a definition parses cannot depend on which function a
+# FunctionName string names, so a definition is validated once per shape (its Lambda function ARNs replaced by one
+# placeholder); an invalid one still raises InvalidDefinition, every time (only successes are kept), and each
+# execution still parses its own definition.
+
+_ParserBackend = sfn_parser_models.StepFunctionsParserBackend
+_original_validate_definition = _ParserBackend.__dict__["_validate_definition"]  # the staticmethod itself
+_FUNCTION_ARN = re.compile(r"arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]+(?::[A-Za-z0-9_$-]+)?")
+_validated_shapes: set[str] = set()
+_validated_lock = threading.Lock()
+
+
+def definition_shape(definition: str) -> str:
+    """`definition` with every Lambda function ARN replaced by one placeholder."""
+    return _FUNCTION_ARN.sub("arn:aws:lambda:us-east-1:000000000000:function:placeholder", definition)
+
+
+def _validate_definition(definition: str) -> None:
+    shape = definition_shape(definition)
+    with _validated_lock:
+        if shape in _validated_shapes:
+            return
+    _original_validate_definition.__func__(definition)
+    with _validated_lock:
+        _validated_shapes.add(shape)
+
+
 # (owner, attribute, moto's own, Baton's): set by install, restored by uninstall
 _ATTRIBUTES: tuple[tuple[Any, str, Any, Any], ...] = (
     (LambdaSimpleBackend, "invoke", _original_invoke, _invoke),
@@ -531,6 +566,7 @@ _ATTRIBUTES: tuple[tuple[Any, str, Any, Any], ...] = (
     (moto_serialize.ResponseSerializer, "get_value", _original_serializer_get_value, _serializer_get_value),
     (_SfnService, "_normalise_parameters", _original_sfn_normalise_parameters, _sfn_normalise_parameters),
     (_SfnService, "_normalise_response", _original_sfn_normalise_response, _sfn_normalise_response),
+    (_ParserBackend, "_validate_definition", _original_validate_definition, staticmethod(_validate_definition)),
 )
 
 
@@ -551,4 +587,6 @@ def uninstall() -> None:
     _method_names_from_class.cache_clear()
     with _interpreter_clients_lock:
         _interpreter_clients.clear()
+    with _validated_lock:
+        _validated_shapes.clear()
     clear()

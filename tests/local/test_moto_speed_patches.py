@@ -23,6 +23,7 @@ import botocore.loaders
 import botocore.session
 import moto
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.core import responses as moto_responses
 from moto.core import serialize as moto_serialize
@@ -374,3 +375,68 @@ def test_responses_are_serialized_as_moto_serializes_them(installed: None) -> No
     assert patched == plain
     assert patched[1]["Item"]["b"] == {"B": b"\x00\x01bytes"}
     assert patched[8]["events"][-1]["type"] == "ExecutionSucceeded"
+
+
+# ---------------------------------------------------------------- a definition's shape validated once
+
+
+def _definition(function: str, wait: str = "Seconds") -> str:
+    return json.dumps(
+        {
+            "StartAt": "Call",
+            "States": {
+                "Call": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::lambda:invoke",
+                    "Parameters": {"FunctionName": f"arn:aws:lambda:us-east-1:123456789012:function:{function}"},
+                    "Next": "Pause",
+                },
+                "Pause": {"Type": "Wait", wait: 0, "End": True},
+            },
+        }
+    )
+
+
+def test_what_validating_each_shape_once_relies_on() -> None:
+    from moto.stepfunctions.parser import models as sfn_parser_models
+
+    backend = sfn_parser_models.StepFunctionsParserBackend
+    assert isinstance(backend.__dict__["_validate_definition"], staticmethod)
+    assert "_validate_definition(definition=definition)" in inspect.getsource(backend.create_state_machine)
+
+
+def test_definitions_differing_only_in_function_arns_are_parsed_once_and_an_invalid_one_always_raises(
+    installed: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.stepfunctions.parser import models as sfn_parser_models
+
+    # Given moto's parser, counted
+    parsed: list[str] = []
+    original = sfn_parser_models.AmazonStateLanguageParser.parse
+
+    def counting(definition: str) -> Any:
+        parsed.append(definition)
+        return original(definition)
+
+    monkeypatch.setattr(sfn_parser_models.AmazonStateLanguageParser, "parse", staticmethod(counting))
+    sfn = boto3.client("stepfunctions", region_name="us-east-1")
+    role = "arn:aws:iam::123456789012:role/sfn"
+    # When two state machines differing only in the function they call are created
+    for name in ("first", "second"):
+        sfn.create_state_machine(name=name, definition=_definition(f"fn-{name}"), roleArn=role)
+    # Then the definition was validated once, and both exist
+    assert len(parsed) == 1
+    assert {m["name"] for m in sfn.list_state_machines()["stateMachines"]} == {"first", "second"}
+    # ... and an invalid definition is refused each time it is offered (a failure is never kept)
+    for name in ("bad-1", "bad-2"):
+        with pytest.raises(ClientError, match="ASLParserException"):
+            sfn.create_state_machine(name=name, definition=_definition("fn", wait="NotAField"), roleArn=role)
+    assert len(parsed) == 3
+
+
+def test_uninstall_restores_moto_s_validation(installed: None) -> None:
+    from moto.stepfunctions.parser import models as sfn_parser_models
+
+    moto_patches.uninstall()
+    backend = sfn_parser_models.StepFunctionsParserBackend
+    assert backend.__dict__["_validate_definition"] is moto_patches._original_validate_definition
