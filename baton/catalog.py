@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -590,6 +590,25 @@ class Catalog(_Spec):
             for ref in tool.resource_refs():
                 names[ref.name] = None
         return tuple(self.resources[name] for name in names)
+
+    def restricted(self, workflows: Collection[str]) -> Catalog:
+        """The catalog of `workflows` alone: them, their agents, those agents' tools, and the resources these name
+        (a tool's grants, secrets and session, an approval's notify target, a trigger's bus), checked as any catalog
+        is (leaving out a workflow's child is an error)."""
+        for name in workflows:
+            self.workflow(name)
+        kept = [spec for name, spec in self.workflows.items() if name in workflows]
+        agents = {name: self.agents[name] for workflow in kept for name in workflow.agents}
+        tools = {name: self.tools[name] for agent in agents.values() for name in agent.tools}
+        named = {ref.name for tool in tools.values() for ref in tool.resource_refs()}
+        named |= {w.approvals.notify.name for w in kept if w.approvals is not None and w.approvals.notify is not None}
+        named |= {trigger.bus for workflow in kept for trigger in workflow.triggers}
+        return build_catalog(
+            resources=[spec for name, spec in self.resources.items() if name in named],
+            tools=[spec for name, spec in self.tools.items() if name in tools],
+            agents=[spec for name, spec in self.agents.items() if name in agents],
+            workflows=kept,
+        )
 
     @staticmethod
     def merge(*catalogs: Catalog) -> Catalog:

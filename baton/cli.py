@@ -501,7 +501,9 @@ def _check_writable(path: Path) -> None:
 
 
 def _check_run(args: argparse.Namespace) -> tuple[LoadedApp, Any]:
-    """Everything `baton run` can check before a run starts: it returns the app and the run's input."""
+    """Everything `baton run` can check before a run starts: it returns the app to deploy and the run's input."""
+    from baton.catalog import CatalogError
+    from baton.local.reach import reach
     from baton.validate import check_paths, describe_validation_error
 
     if args.out is not None:
@@ -514,8 +516,12 @@ def _check_run(args: argparse.Namespace) -> tuple[LoadedApp, Any]:
     except ValidationError as error:
         what = f"{_name(args.input)} is not a valid {workflow.name} input"
         raise UsageError(f"{what}: {describe_validation_error(error)}") from None
-    # the offline deployment imports every planner, agent and tool of the catalog: a typo must not surface
-    # as a crash of the deployment
+    # the offline deployment holds what this run may reach alone (baton.local.reach), and imports each of its
+    # planners, agents and tools: a typo must not surface as a crash of the deployment
+    try:
+        app = reach(app, workflow.name)
+    except CatalogError as error:
+        raise UsageError(f"cannot deploy what {workflow.name} may reach: {error}") from None
     problems = check_paths(app.catalog)
     if problems:
         more = f" (and {len(problems) - 1} more: see baton validate)" if len(problems) > 1 else ""
@@ -595,7 +601,7 @@ def _run_workflow(args: argparse.Namespace, deployed: Callable[[], None]) -> int
             stack.enter_context(log_file)
             stack.enter_context(logs_to(log_file))
             try:
-                engine = stack.enter_context(LocalEngine(app.config))
+                engine = stack.enter_context(LocalEngine(app))
             except Exception as error:  # an offline fixture of the app failed: nothing has run yet
                 raise UsageError(f"cannot set up the offline deployment: {describe_exception(error)}") from None
             deployed()

@@ -39,7 +39,7 @@ from baton import clock, keys
 from baton.approvals import Approval, ApprovalState
 from baton.aws import AwsClients
 from baton.catalog import resolve
-from baton.config import AppConfig, app_config, load_app
+from baton.config import AppConfig, LoadedApp, app_config, load_app
 from baton.functions.orchestrator.handler import STATUS_CHANGE
 from baton.local import moto_patches
 from baton.local.functions import API_FUNCTION, model_key, orchestrator_function_name
@@ -102,13 +102,15 @@ class LocalEngine:
 
     def __init__(
         self,
-        catalog: str | AppConfig | None = None,
+        catalog: str | AppConfig | LoadedApp | None = None,
         wrap_handler: HandlerWrapper | None = None,
         on_call: CallHook | None = None,
         models: dict[str, ModelDouble] | None = None,
     ) -> None:
-        config = catalog if isinstance(catalog, AppConfig) else app_config(catalog)
-        self.app = load_app(config)
+        if isinstance(catalog, LoadedApp):  # e.g. baton.local.reach: only what one workflow's run may reach
+            self.app = catalog
+        else:
+            self.app = load_app(catalog if isinstance(catalog, AppConfig) else app_config(catalog))
         self.catalog = self.app.catalog
         self.http = LocalHttpTransport()
         self.fixtures: dict[str, Any] = {}
@@ -145,9 +147,7 @@ class LocalEngine:
             self.deployment = provisioner.provision()
             self.physical_ids = self.deployment.physical_ids
             self.state_machines = self.deployment.state_machines
-            api = Settings(
-                state_table=STATE_TABLE, catalog=self.app.config.env_value, state_machines=self.state_machines
-            )
+            api = Settings(state_table=STATE_TABLE, catalog=_served(self.app), state_machines=self.state_machines)
             services = build_api(api.to_env(), self._recording_clients(API_FUNCTION))
             self.starter, self.store, self.desk = services.starter, services.store, services.desk
             for workflow in self.catalog.workflows.values():
@@ -445,6 +445,14 @@ class LocalEngine:
     def public_key(self, workflow: str) -> bytes:
         """The PEM public key of a workflow's audit signing key (what `baton audit verify` checks with)."""
         return public_key_pem(self.clients.client("kms"), self.deployment.audit_keys[workflow])
+
+
+def _served(app: LoadedApp) -> str:
+    """The API's BATON_CATALOG: the app's catalogs declaring a deployed workflow or agent (all of them, unless the app
+    was restricted to what one run may reach); a workflow of theirs left undeployed, the API refuses to start (its
+    starter knows no state machine for it: "not deployed here")."""
+    deployed = app.catalog.workflows.keys() | app.catalog.agents.keys()
+    return ",".join(path for path, part in app.parts if deployed & (part.workflows.keys() | part.agents.keys()))
 
 
 def _sqs_record(message: dict[str, Any], queue_url: str) -> dict[str, Any]:
