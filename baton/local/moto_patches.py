@@ -15,7 +15,8 @@ interpreter; while installed, the interpreter parses each JSONPath once, reuses 
 and copies its JSON values directly, botocore's data (models, endpoints) is read once per process instead of
 once per session, and moto keeps each response class's method names and each serialized member's possible keys
 instead of recomputing them for every request; a state machine definition is validated once per shape (its
-function ARNs aside) instead of once per workflow.
+function ARNs aside) instead of once per workflow, and each definition is read by ANTLR once, each execution building
+its own program from that parse tree.
 """
 
 from __future__ import annotations
@@ -123,6 +124,8 @@ from moto.stepfunctions.parser.asl.component.common.path import result_path  # n
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (  # noqa: E402
     state_task_service_sfn,
 )
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser  # noqa: E402
+from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor  # noqa: E402
 from moto.stepfunctions.parser.asl.utils import boto_client, json_path  # noqa: E402
 
 Handler = Callable[[dict[str, Any]], Any]
@@ -550,6 +553,32 @@ def _validate_definition(definition: str) -> None:
         _validated_shapes.add(shape)
 
 
+# ---------------------------------------------------------------- Step Functions: a definition read by ANTLR once
+#
+# moto parses a state machine's definition at each execution (and at its creation, to validate it): ANTLR's lexer and
+# parser, pure Python, build a parse tree (~55 ms for Baton's definition once the process has parsed one, ~120 ms for
+# the first), then moto's Preprocessor turns that tree into the program the execution evaluates (~13 ms). The tree
+# depends on the definition's text alone, and the Preprocessor only reads it (it builds new components), so the tree
+# of each definition that parsed is kept and each execution still gets a program of its own, built from that tree
+# (an execution never shares a component with another). A definition that fails to parse is never kept: it raises
+# as before, every time.
+
+_original_asl_parse = AmazonStateLanguageParser.__dict__["parse"]  # the staticmethod itself
+_parse_trees: dict[str, Any] = {}
+_parse_trees_lock = threading.Lock()
+
+
+def _asl_parse(definition: str) -> tuple[Any, Any]:
+    with _parse_trees_lock:
+        tree = _parse_trees.get(definition)
+    if tree is not None:
+        return Preprocessor().visit(tree), tree
+    program, tree = _original_asl_parse.__func__(definition)
+    with _parse_trees_lock:
+        _parse_trees[definition] = tree
+    return program, tree
+
+
 # (owner, attribute, moto's own, Baton's): set by install, restored by uninstall
 _ATTRIBUTES: tuple[tuple[Any, str, Any, Any], ...] = (
     (LambdaSimpleBackend, "invoke", _original_invoke, _invoke),
@@ -567,6 +596,7 @@ _ATTRIBUTES: tuple[tuple[Any, str, Any, Any], ...] = (
     (_SfnService, "_normalise_parameters", _original_sfn_normalise_parameters, _sfn_normalise_parameters),
     (_SfnService, "_normalise_response", _original_sfn_normalise_response, _sfn_normalise_response),
     (_ParserBackend, "_validate_definition", _original_validate_definition, staticmethod(_validate_definition)),
+    (AmazonStateLanguageParser, "parse", _original_asl_parse, staticmethod(_asl_parse)),
 )
 
 
@@ -589,4 +619,6 @@ def uninstall() -> None:
         _interpreter_clients.clear()
     with _validated_lock:
         _validated_shapes.clear()
+    with _parse_trees_lock:
+        _parse_trees.clear()
     clear()

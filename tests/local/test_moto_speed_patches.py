@@ -440,3 +440,89 @@ def test_uninstall_restores_moto_s_validation(installed: None) -> None:
     moto_patches.uninstall()
     backend = sfn_parser_models.StepFunctionsParserBackend
     assert backend.__dict__["_validate_definition"] is moto_patches._original_validate_definition
+
+
+# ---------------------------------------------------------------- a definition read by ANTLR once
+
+
+def test_what_reading_each_definition_once_relies_on() -> None:
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    # moto's parse is ANTLR's tree, then a new Preprocessor's program built from that tree alone
+    assert isinstance(AmazonStateLanguageParser.__dict__["parse"], staticmethod)
+    source = inspect.getsource(AmazonStateLanguageParser.parse)
+    assert "preprocessor = Preprocessor()" in source
+    assert "program = preprocessor.visit(tree)" in source
+    assert "return program, tree" in source
+    # each execution builds its program through it
+    assert "AmazonStateLanguageParser.parse(" in inspect.getsource(ExecutionWorker._get_evaluation_entrypoint)
+
+
+def _passing(suffix: str) -> str:
+    return json.dumps(
+        {
+            "StartAt": "Shape",
+            "States": {
+                "Shape": {"Type": "Pass", "Parameters": {"seen.$": "$.value", "suffix": suffix}, "Next": "Done"},
+                "Done": {"Type": "Pass", "End": True},
+            },
+        }
+    )
+
+
+def test_each_definition_is_read_by_antlr_once_and_each_execution_gets_a_program_of_its_own(
+    installed: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.stepfunctions.parser.asl.antlr.runtime.ASLParser import ASLParser
+
+    # Given ANTLR's parser of state machines, counted
+    read: list[None] = []
+    original = ASLParser.state_machine
+
+    def counting(parser: Any) -> Any:
+        read.append(None)
+        return original(parser)
+
+    monkeypatch.setattr(ASLParser, "state_machine", counting)
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    role = "arn:aws:iam::123456789012:role/sfn"
+    # When a state machine is created and executed three times with different inputs
+    machine = sfn.create_state_machine(name="m", definition=_passing("a"), roleArn=role)["stateMachineArn"]
+    outputs = []
+    for index, value in enumerate((1, "two", [3])):
+        started = sfn.start_execution(stateMachineArn=machine, name=f"e{index}", input=json.dumps({"value": value}))
+        execution = started["executionArn"]
+        while (described := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
+            pass
+        outputs.append(json.loads(described["output"]))
+    # Then ANTLR read its definition once, and each execution answered its own input
+    assert len(read) == 1
+    assert outputs == [{"seen": 1, "suffix": "a"}, {"seen": "two", "suffix": "a"}, {"seen": [3], "suffix": "a"}]
+    # and a parse of a known definition is a new program from the same tree
+    first, second = moto_patches._asl_parse(_passing("a")), moto_patches._asl_parse(_passing("a"))
+    assert first[1] is second[1]
+    assert first[0] is not second[0]
+    # and another definition is read on its own
+    sfn.create_state_machine(name="other", definition=_passing("b"), roleArn=role)
+    assert len(read) == 2
+
+
+def test_a_definition_that_does_not_parse_is_refused_every_time(installed: None) -> None:
+    from moto.stepfunctions.parser.asl.parse.asl_parser import ASLParserException
+
+    # Given a definition ANTLR refuses / When it is parsed twice / Then both raise, and nothing is kept
+    broken = _passing("a").replace('"Pass"', '"NoSuchType"')
+    for _ in range(2):
+        with pytest.raises(ASLParserException):
+            moto_patches._asl_parse(broken)
+    assert broken not in moto_patches._parse_trees
+
+
+def test_uninstall_restores_moto_s_parse_and_forgets_the_trees(installed: None) -> None:
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    moto_patches._asl_parse(_passing("a"))
+    moto_patches.uninstall()
+    assert AmazonStateLanguageParser.__dict__["parse"] is moto_patches._original_asl_parse
+    assert moto_patches._parse_trees == {}
