@@ -12,7 +12,6 @@ from baton.functions.agent import handler as agent_handler
 from baton.functions.api import handler as api_handler
 from baton.functions.archiver import handler as archiver_handler
 from baton.functions.orchestrator import handler as orchestrator_handler
-from baton.functions.starter import handler as starter_handler
 from baton.http import HttpTransport
 from baton.local import moto_patches
 from baton.runtime import build_agent_runner, build_api, build_archiver, build_orchestrator, build_starter
@@ -79,6 +78,9 @@ def in_process_handler(
         services = build_api(env, clients)
         return lambda event: api_handler.handle(event, services)
     if handler_path == STARTER_HANDLER:
+        # here, not at the top: its batch utility (powertools) costs ~20 ms of import, for triggered workflows only
+        from baton.functions.starter import handler as starter_handler
+
         starter = build_starter(env, clients)
         return lambda event: starter_handler.handle(event, starter)
     if handler_path == ARCHIVER_HANDLER:  # deployed by the stack; offline, moto's streams do not reach it
