@@ -150,7 +150,12 @@ class AgentRunner:
             logger.warning("task attempt failed", extra={"agent": self._agent.name, "retryable": retry})
         limit = request.report_limit or MAX_REPORT_BYTES
         if retry and request.max_attempts is not None and request.attempt < request.max_attempts:
-            raise TransientAttempt(_report(entry, min(limit, TRANSIENT_REPORT_BYTES)))
+            transient = _report(entry, min(limit, TRANSIENT_REPORT_BYTES))
+            if len(transient.encode()) <= TRANSIENT_REPORT_BYTES:
+                raise TransientAttempt(transient)
+            # even trimmed, its tool calls would not fit an error's cause, where a cut report is unreadable: the
+            # attempt is reported whole as the task's last, so that every call it made reaches the audit
+            logger.warning("transient attempt too large to retry inline", extra={"agent": self._agent.name})
         return AgentResult(entry_json=_report(entry, limit), retry=retry)
 
     def _task(self, request: AgentRequest) -> TaskInput:

@@ -37,8 +37,9 @@ def ping(args: PingArgs, ctx: ToolContext) -> str:
 
 
 def flaky(task: Job, tools: ToolBox) -> Done:
-    """Calls its tool with a long argument many times, swallowing the transient errors, then gives up."""
-    for _ in range(20):
+    """Calls its tool with a long argument many times (job "many": as many as a task may, too many for an error's
+    cause), swallowing the transient errors, then gives up."""
+    for _ in range(49 if task.job_id == "many" else 20):
         try:
             tools.call("ping", text="x" * 2_000)
         except RetryableToolError:
@@ -87,9 +88,9 @@ class _Context:
     idempotency_key = ""
 
 
-def _run(agent: str, attempt: int, **inline: Any) -> Any:
+def _run(agent: str, attempt: int, job: str = "J-1", **inline: Any) -> Any:
     runner = AgentRunner(CATALOG, CATALOG.agents[agent], lambda spec, run_id: cast(ToolContext, _Context()))
-    task = TaskInput(agent=agent, key=agent, payload={"job_id": "J-1"}, untrusted_keys=[])
+    task = TaskInput(agent=agent, key=agent, payload={"job_id": job}, untrusted_keys=[])
     request = AgentRequest(run_id=RUN_ID, stage=1, index=0, attempt=attempt, task_json=task.model_dump_json(), **inline)
     return runner.run(request)
 
@@ -128,3 +129,13 @@ def test_an_inline_report_over_its_limit_keeps_its_outcomes_and_fails_the_task()
     assert len(result.entry_json.encode()) <= 20_000
     entry = JournalEntry.model_validate_json(result.entry_json)
     assert (entry.status, entry.error_type, entry.output) == (TaskStatus.FAILED, "AgentReportTooLarge", None)
+
+
+def test_a_transient_attempt_whose_calls_cannot_fit_an_error_cause_is_reported_whole_not_retried() -> None:
+    # Given an inline task's first attempt that made the most calls a task may (50), too many for an error's cause
+    # even without their arguments
+    # When it runs / Then it is reported as the task's last attempt, with every call it made (nothing cut off)
+    result = _run("flaky", 1, job="many", max_attempts=3, report_limit=100_000)
+    entry = JournalEntry.model_validate_json(result.entry_json)
+    assert (entry.attempt, entry.status, result.retry) == (1, TaskStatus.FAILED, True)
+    assert len(entry.tool_calls) == 50
