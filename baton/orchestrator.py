@@ -232,6 +232,16 @@ def _stored(response: PlanResponse) -> PlanResponse:
     return response.model_copy(update={"task_json": []}) if response.task_json else response
 
 
+def _with_task_inputs(response: PlanResponse, tasks: dict[int, TaskInput]) -> PlanResponse:
+    """A committed answer as it was given: an inline stage's task inputs, which the run record does not keep, from
+    the stage's TASK# items (the snapshot of a replayed Plan holds them: its run is at that stage)."""
+    if not response.inline:
+        return response
+    if sorted(tasks) != list(range(len(response.tasks))):
+        raise StateError(f"a task of run {response.run_id!r}'s stage {response.stage} is missing")
+    return response.model_copy(update={"task_json": [tasks[index].model_dump_json() for index in sorted(tasks)]})
+
+
 def inline_attempts(stage: int, execution: str, reports: list[InlineTaskReport]) -> list[RecordedAttempt]:
     """An inline stage's reports as the journal items the state machine would have written (fold_stage checks them
     the same way): per task, in order, each transient attempt, then the last attempt's report or what ended it."""
@@ -363,12 +373,12 @@ class Orchestrator:
     def plan(self, request: PlanRequest) -> PlanResponse:
         # an inline stage's reports come in the request; any other stage's are in its journal
         snapshot = self._store.load_snapshot(request.run_id, journal=request.reports is None)
-        if request.reports is not None:
-            snapshot.attempts = inline_attempts(request.stage, request.execution, request.reports)
         now = self._clock()
         stage = self._open(request, snapshot, now)
         if isinstance(stage, PlanResponse):  # a replay: the answer already committed
             return stage
+        if request.reports is not None:
+            snapshot.attempts = inline_attempts(request.stage, request.execution, request.reports)
         stage.inline_capable = request.definition >= INLINE_DEFINITION
         meta = stage.meta
         if meta.parent_run_id is not None:  # a child run's log lines name its parent (baton.children)
@@ -447,7 +457,7 @@ class Orchestrator:
             raise StateError(f"run {meta.run_id!r} belongs to workflow {meta.workflow!r}")
         if meta.execution != request.execution:
             self._refuse_foreign(meta, request.execution, now)
-        replayed = self._replayed(meta, request)
+        replayed = self._replayed(meta, request, snapshot.tasks)
         if replayed is not None:
             return replayed
         return _Stage(meta, meta.version, AuditChain(meta.run_id, meta.workflow, meta.audit_seq, meta.audit_head))
@@ -528,7 +538,7 @@ class Orchestrator:
         }
         return _Stage(meta, None, chain, dict(context))
 
-    def _replayed(self, meta: RunMeta, request: PlanRequest) -> PlanResponse | None:
+    def _replayed(self, meta: RunMeta, request: PlanRequest, tasks: dict[int, TaskInput]) -> PlanResponse | None:
         """Step Functions retried a Plan whose first attempt committed: answer the same again."""
         if meta.status is RunStatus.RUNNING and meta.stage == request.stage:
             return None
@@ -536,7 +546,7 @@ class Orchestrator:
             meta.status is not RunStatus.RUNNING and meta.stage == request.stage
         )
         if replay and meta.last_plan is not None:
-            return self._with_task_inputs(meta.last_plan)
+            return _with_task_inputs(meta.last_plan, tasks)
         raise StateError(f"run {meta.run_id!r} is at stage {meta.stage} ({meta.status}), not {request.stage}")
 
     def _refuse_foreign(self, meta: RunMeta, execution: str, now: str) -> None:
@@ -565,16 +575,6 @@ class Orchestrator:
         if limit < needed + REPORT_HEADROOM_BYTES:
             return response
         return response.model_copy(update={"inline": True, "task_json": task_json, "report_limit": limit})
-
-    def _with_task_inputs(self, response: PlanResponse) -> PlanResponse:
-        """A committed answer as it was given: an inline stage's task inputs, which the run record does not keep,
-        read back from its TASK# items."""
-        if not response.inline:
-            return response
-        tasks = [self._store.load_task(response.run_id, response.stage, index) for index in range(len(response.tasks))]
-        if any(task is None for task in tasks):
-            raise StateError(f"a task of run {response.run_id!r}'s stage {response.stage} is missing")
-        return response.model_copy(update={"task_json": [task.model_dump_json() for task in tasks if task]})
 
     # ------------------------------------------------------------ planner
 
