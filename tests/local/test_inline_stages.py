@@ -15,7 +15,7 @@ from baton.local.engine import LocalEngine
 from baton.local.functions import orchestrator_function_name
 from baton.local.provisioning import STATE_TABLE
 from baton.models import RunStatus, TaskStatus
-from baton.statemachine import render_definition_text
+from baton.statemachine import DEFINITION_FILE, render_definition_text
 from baton.verification import verify_record
 
 # the definition every deployment ran before inline stages (what an execution started before the update keeps)
@@ -81,3 +81,16 @@ def test_a_run_whose_execution_runs_the_definition_before_inline_stages_still_fi
     assert len(_journal(engine, record.run_id)) == len(record.steps)
     verification = verify_record(record.model_dump(mode="json"), engine.public_key("relay"))
     assert verification.ok, verification.problems
+
+
+def test_plan_reported_is_plan_with_the_reports_and_nothing_else() -> None:
+    # Given the two states that invoke the orchestrator to plan (PlanReported exists only because `$.reports` does
+    # not exist before an inline stage) / Then they differ in the reports they pass, and their comment, alone
+    states = json.loads(DEFINITION_FILE.read_text())["States"]
+    plan, reported = dict(states["Plan"]), dict(states["PlanReported"])
+    payload = dict(reported["Parameters"]["Payload"])
+    assert payload.pop("reports.$") == "$.reports"
+    reported["Parameters"] = {**reported["Parameters"], "Payload": payload}
+    plan.pop("Comment")
+    reported.pop("Comment")
+    assert reported == plan
