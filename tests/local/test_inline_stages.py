@@ -94,3 +94,12 @@ def test_plan_reported_is_plan_with_the_reports_and_nothing_else() -> None:
     plan.pop("Comment")
     reported.pop("Comment")
     assert reported == plan
+
+
+def test_an_inline_attempt_is_retried_as_an_attempt_by_reference_is() -> None:
+    # Given the Map of each kind / Then the agent's invocation is retried alike, and a transient attempt backs off alike
+    states = json.loads(DEFINITION_FILE.read_text())["States"]
+    inline = states["DelegateInline"]["ItemProcessor"]["States"]
+    by_reference = states["Delegate"]["ItemProcessor"]["States"]
+    assert inline["RunAgentInline"]["Retry"] == by_reference["RunAgent"]["Retry"]
+    assert inline["NextInlineAttempt"]["Parameters"] == by_reference["NextAttempt"]["Parameters"]
