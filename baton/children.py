@@ -30,6 +30,7 @@ from baton.models import (
     TaskOutcome,
     TaskStatus,
 )
+from baton.planner import add_by_model
 from baton.redaction import REDACTOR
 from baton.store import RecordedAttempt, RunMeta, StartRequest, StateStore
 
@@ -159,8 +160,7 @@ def fold_children(
             fold.outcomes.append(_failed(outcome, CHILD_UNFINISHED, error, chain, now))
             continue
         fold.model_usage = fold.model_usage + child.model_usage
-        for model_id, usage in child.model_usage_by_model.items():
-            fold.usage_by_model[model_id] = fold.usage_by_model.get(model_id, ModelUsage()) + usage
+        fold.usage_by_model = add_by_model(fold.usage_by_model, child.model_usage_by_model)
         fold.stages += child.stage + child.child_stages
         chain.append(
             AuditKind.CHILD_RUN_ENDED,
