@@ -768,14 +768,13 @@ def run_examples(config: AppConfig, examples: Sequence[Example], timeout_seconds
     """Deploy the app offline, run every example one after the other, and judge every call its functions made."""
     from baton.config import load_app
     from baton.iam import agent_role, api_role, orchestrator_role, starter_role
-    from baton.local.engine import ACCOUNT, REGION, AwsCallDetail, LocalEngine
+    from baton.local.engine import AwsCallDetail, LocalEngine
     from baton.local.functions import (
         API_FUNCTION,
         agent_function_name,
         orchestrator_function_name,
         starter_function_name,
     )
-    from baton.local.provisioning import STATE_TABLE
 
     calls: list[Call] = []
     invoked: set[str] = set()
@@ -812,19 +811,7 @@ def run_examples(config: AppConfig, examples: Sequence[Example], timeout_seconds
                 run_ids.append(triggered.run_id)
                 label = f"{example.label} -> {triggered.workflow}"
                 runs.append(RunOutcome(triggered.workflow, label, triggered.status.value))
-        deployed = Deployed(
-            region=REGION,
-            account=ACCOUNT,
-            physical_ids=dict(engine.physical_ids),
-            state_table=STATE_TABLE,
-            state_machines=dict(engine.state_machines),
-            audit_keys=dict(engine.deployment.audit_keys),
-            function_names={
-                **{f"agent:{a}": agent_function_name(a) for a in catalog.agents},
-                **{f"orchestrator:{w}": orchestrator_function_name(w) for w in catalog.workflows},
-            },
-            partition_keys=partition_keys(catalog, STATE_TABLE),
-        )
+        deployed = deployed_of(engine)
     roles: dict[str, RoleSpec] = {agent_function_name(a.name): agent_role(catalog, a) for a in catalog.agents.values()}
     roles |= {orchestrator_function_name(w.name): orchestrator_role(catalog, w) for w in catalog.workflows.values()}
     roles[API_FUNCTION] = api_role(catalog)
@@ -842,6 +829,28 @@ def run_examples(config: AppConfig, examples: Sequence[Example], timeout_seconds
 
 
 APPROVAL_REASON = "approved by the permissions report's declared run"
+
+
+def deployed_of(engine: Any) -> Deployed:
+    """What a LocalEngine deployed, as the requests' translation names it."""
+    from baton.local.engine import ACCOUNT, REGION
+    from baton.local.functions import agent_function_name, orchestrator_function_name
+    from baton.local.provisioning import STATE_TABLE
+
+    catalog = engine.catalog
+    return Deployed(
+        region=REGION,
+        account=ACCOUNT,
+        physical_ids=dict(engine.physical_ids),
+        state_table=STATE_TABLE,
+        state_machines=dict(engine.state_machines),
+        audit_keys=dict(engine.deployment.audit_keys),
+        function_names={
+            **{f"agent:{a}": agent_function_name(a) for a in catalog.agents},
+            **{f"orchestrator:{w}": orchestrator_function_name(w) for w in catalog.workflows},
+        },
+        partition_keys=partition_keys(catalog, STATE_TABLE),
+    )
 
 
 def approve_when_held(engine: Any, run_id: str) -> Callable[[], None]:

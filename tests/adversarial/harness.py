@@ -31,8 +31,8 @@ from baton.aws import AwsClients
 from baton.catalog import Catalog
 from baton.iam import agent_role, render_policy
 from baton.iam_eval import Decision, EvaluationError, evaluate
-from baton.local.engine import ACCOUNT, REGION, LocalEngine
-from baton.local.functions import agent_function_name, agent_of, orchestrator_function_name
+from baton.local.engine import LocalEngine
+from baton.local.functions import agent_of
 from baton.local.model_doubles import (
     ModelDouble,
     offered_tools,
@@ -43,8 +43,7 @@ from baton.local.model_doubles import (
     tool_use,
     user_texts,
 )
-from baton.local.provisioning import STATE_TABLE
-from baton.permissions import Call, Deployed, Untranslatable, partition_keys, requests_of
+from baton.permissions import Call, Deployed, Untranslatable, deployed_of, requests_of
 from tests.adversarial.app import EVIL_HOST, PAGE_URL, VICTIM, Fakes
 
 Mode = Literal["enforced", "control"]
@@ -154,20 +153,7 @@ class IamGuard:
         if self._deployed is None:
             engine = self._engine
             assert engine is not None
-            catalog = engine.catalog
-            self._deployed = Deployed(
-                region=REGION,
-                account=ACCOUNT,
-                physical_ids=dict(engine.physical_ids),
-                state_table=STATE_TABLE,
-                state_machines=dict(engine.state_machines),
-                audit_keys=dict(engine.deployment.audit_keys),
-                function_names={
-                    **{f"agent:{a}": agent_function_name(a) for a in catalog.agents},
-                    **{f"orchestrator:{w}": orchestrator_function_name(w) for w in catalog.workflows},
-                },
-                partition_keys=partition_keys(catalog, STATE_TABLE),
-            )
+            self._deployed = deployed_of(engine)
         return self._deployed
 
 
