@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import JsonValue, ValidationError
 
 from baton import keys
 from baton.approvals import ApprovalDesk, ApprovalRefused, DecisionBody, Identity
-from baton.catalog import Catalog, WorkflowSpec
+from baton.catalog import WorkflowSpec
 from baton.models import Strict, TaskOutcome, invalid_fields
 from baton.observability import logger
 from baton.runs import InvalidRunInput, RunRecord, RunStarter, read_run
@@ -104,7 +105,7 @@ def _path_parameter(event: dict[str, Any], name: str) -> Any:
 
 def handle_request(
     event: dict[str, Any],
-    catalog: Catalog,
+    workflows: Mapping[str, WorkflowSpec],
     starter: RunStarter,
     store: StateStore,
     desk: ApprovalDesk | None = None,
@@ -119,9 +120,9 @@ def handle_request(
         if resource == "/workflows/{name}/runs" and method == "POST":
             return _start_run(event, starter, identity)
         if resource == "/runs/{run_id}" and method == "GET":
-            return _get_run(event, catalog, store, caller)
+            return _get_run(event, workflows, store, caller)
         if resource == "/runs/{run_id}/approvals" and method == "POST" and desk is not None:
-            return _decide(event, catalog, desk, identity)
+            return _decide(event, workflows, desk, identity)
         return _error(404, f"no route for {method} {resource}")
     except Exception:  # the caller learns nothing about internals; the log has the trace
         logger.exception("unhandled error in the workflow API")
@@ -186,18 +187,22 @@ def _start_run(event: dict[str, Any], starter: RunStarter, identity: Identity) -
     )
 
 
-def _workflow_of_run(event: dict[str, Any], catalog: Catalog) -> tuple[str, WorkflowSpec | None] | dict[str, Any]:
+def _workflow_of_run(
+    event: dict[str, Any], workflows: Mapping[str, WorkflowSpec]
+) -> tuple[str, WorkflowSpec | None] | dict[str, Any]:
     """The path's run id and its workflow (None: no such workflow here), or the 400 for an id that is no run id."""
     run_id = _path_parameter(event, "run_id")
     try:
-        workflow = catalog.workflows.get(keys.workflow_of(run_id)) if isinstance(run_id, str) else None
+        workflow = workflows.get(keys.workflow_of(run_id)) if isinstance(run_id, str) else None
     except keys.InvalidRunId:
         return _error(400, "run_id must be <workflow>_<id>: letters, digits, '-' and one '_'", "run_id")
     return (run_id if isinstance(run_id, str) else "", workflow)
 
 
-def _get_run(event: dict[str, Any], catalog: Catalog, store: StateStore, caller: str) -> dict[str, Any]:
-    found = _workflow_of_run(event, catalog)
+def _get_run(
+    event: dict[str, Any], workflows: Mapping[str, WorkflowSpec], store: StateStore, caller: str
+) -> dict[str, Any]:
+    found = _workflow_of_run(event, workflows)
     if isinstance(found, dict):
         return found
     run_id, workflow = found
@@ -214,9 +219,11 @@ def _get_run(event: dict[str, Any], catalog: Catalog, store: StateStore, caller:
     return _response(200, run_summary(record))
 
 
-def _decide(event: dict[str, Any], catalog: Catalog, desk: ApprovalDesk, identity: Identity) -> dict[str, Any]:
+def _decide(
+    event: dict[str, Any], workflows: Mapping[str, WorkflowSpec], desk: ApprovalDesk, identity: Identity
+) -> dict[str, Any]:
     """POST /runs/{run_id}/approvals: approve or reject one pending approval of the run (see baton.approvals)."""
-    found = _workflow_of_run(event, catalog)
+    found = _workflow_of_run(event, workflows)
     if isinstance(found, dict):
         return found
     run_id, workflow = found

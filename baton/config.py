@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from baton.catalog import Catalog, CatalogError, resolve
+from baton.catalog import Catalog, CatalogError, WorkflowSpec, resolve
 from baton.settings import ENV_CATALOG
 
 CONFIG_FILE = "pyproject.toml"
@@ -103,6 +103,10 @@ class LoadedApp:
     def source_of_agent(self, name: str) -> str:
         return next(path for path, part in self.parts if name in part.agents)
 
+    def workflow_sources(self) -> dict[str, str]:
+        """Each workflow of the app, with the catalog declaring it (the API's BATON_WORKFLOW_CATALOGS)."""
+        return {name: self.source_of_workflow(name) for name in self.catalog.workflows}
+
 
 def load_app(config: AppConfig) -> LoadedApp:
     if config.root is not None and str(config.root) not in sys.path:
@@ -130,3 +134,28 @@ def catalog_from_env(env: Mapping[str, str]) -> Catalog:
     if not value:
         raise ConfigError(f"{ENV_CATALOG} is not set")
     return load_app(AppConfig(parse_catalog_paths(value))).catalog
+
+
+class WorkflowDirectory(Mapping[str, WorkflowSpec]):
+    """The workflows a function serves by name, each loaded with the catalog declaring it when first looked up.
+
+    The API serves every workflow of an app, which may merge many catalogs: a request needs only the one workflow
+    it names, so a cold start loads that workflow's catalog alone (the merge of all of them was checked when the
+    app was synthesized). A name it does not list is no workflow here (`get` answers None: fail closed).
+    """
+
+    def __init__(self, sources: Mapping[str, str]) -> None:
+        self._sources = dict(sources)
+
+    def __getitem__(self, name: str) -> WorkflowSpec:
+        path = self._sources[name]
+        workflow = load_catalog(path).workflows.get(name)
+        if workflow is None:  # a deployment whose configuration and code disagree: refuse, never guess
+            raise CatalogError(f"{path!r} declares no workflow {name!r}")
+        return workflow
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._sources)
+
+    def __len__(self) -> int:
+        return len(self._sources)

@@ -8,6 +8,7 @@ never touch a run's state.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,7 @@ from baton import keys
 from baton.ai.cost import CostEstimate, estimate_cost
 from baton.approvals import Approval
 from baton.audit import digest
-from baton.catalog import Catalog
+from baton.catalog import WorkflowSpec
 from baton.clock import expires_at_for, now_iso
 from baton.models import ContextEntry, ModelUsage, RunStatus, TaskOutcome, TriggerEvent, invalid_fields
 from baton.store import SCHEMA_VERSION, ConcurrentUpdate, RunNotFound, StartRequest, StateStore
@@ -60,8 +61,8 @@ class StartedRun:
 
 
 class RunStarter:
-    def __init__(self, catalog: Catalog, store: StateStore, executions: ExecutionStarter) -> None:
-        self._catalog = catalog
+    def __init__(self, workflows: Mapping[str, WorkflowSpec], store: StateStore, executions: ExecutionStarter) -> None:
+        self._workflows = workflows
         self._store = store
         self._executions = executions
 
@@ -78,7 +79,7 @@ class RunStarter:
     ) -> StartedRun:
         """Start a run; `run_id` (derived from what caused the run: keys.derived_run_id) makes a repeat of the same
         cause start nothing new (repeated=True); `trigger`: the event that caused it (baton.triggers)."""
-        workflow = self._catalog.workflows.get(workflow_name)
+        workflow = self._workflows.get(workflow_name)
         if workflow is None:
             raise InvalidRunInput(f"unknown workflow {workflow_name!r}", ["workflow"])
         try:

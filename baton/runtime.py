@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from baton.approvals import ApprovalDesk, Notifier
     from baton.archive import AuditArchiver
     from baton.aws import AwsClients
-    from baton.catalog import Catalog, WorkflowSpec
+    from baton.catalog import WorkflowSpec
     from baton.http import HttpRequest, HttpResponse, HttpTransport, PinnedTransport
     from baton.orchestrator import Orchestrator
     from baton.runs import RunStarter
@@ -145,7 +145,7 @@ class _NetworkOnFirstRequest:
 
 @dataclass(frozen=True)
 class ApiServices:
-    catalog: Catalog
+    workflows: Mapping[str, WorkflowSpec]  # baton.config.WorkflowDirectory: each loaded at the first request naming it
     starter: RunStarter
     store: DynamoStateStore
     desk: ApprovalDesk | None = None  # decides approvals (baton.approvals)
@@ -153,17 +153,19 @@ class ApiServices:
 
 def build_api(env: Mapping[str, str], clients: AwsClients) -> ApiServices:
     from baton.approvals import ApprovalDesk
-    from baton.config import catalog_from_env
+    from baton.config import WorkflowDirectory
     from baton.runs import ExecutionStarter, RunStarter
-    from baton.settings import Settings
+    from baton.settings import ENV_WORKFLOW_CATALOGS, Settings, SettingsError
     from baton.state import DynamoStateStore
 
     settings = Settings.from_env(env)
-    catalog = catalog_from_env(env)
+    if not settings.workflow_catalogs:
+        raise SettingsError(f"the api needs {ENV_WORKFLOW_CATALOGS}")
+    workflows = WorkflowDirectory(settings.workflow_catalogs)
     store = DynamoStateStore(clients.client("dynamodb"), settings.state_table)
     executions = ExecutionStarter(clients.client("stepfunctions"), settings.state_machines)
     desk = ApprovalDesk(store, clients.client("stepfunctions"))
-    return ApiServices(catalog, RunStarter(catalog, store, executions), store, desk)
+    return ApiServices(workflows, RunStarter(workflows, store, executions), store, desk)
 
 
 def build_archiver(env: Mapping[str, str], clients: AwsClients) -> AuditArchiver:
@@ -190,4 +192,4 @@ def build_starter(env: Mapping[str, str], clients: AwsClients) -> EventStarter:
     catalog = catalog_from_env(env)
     store = DynamoStateStore(clients.client("dynamodb"), settings.state_table)
     executions = ExecutionStarter(clients.client("stepfunctions"), settings.state_machines)
-    return EventStarter(catalog.workflow(settings.workflow), RunStarter(catalog, store, executions))
+    return EventStarter(catalog.workflow(settings.workflow), RunStarter(catalog.workflows, store, executions))

@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
-
-from aws_lambda_powertools.utilities.parameters import SecretsProvider
+from typing import TYPE_CHECKING, Any
 
 from baton.redaction import REDACTOR, Redactor, drop_aws_wire_debug_logs
 
 MIN_SECRET_LENGTH = 12
 # C0 and C1 controls (DEL included) and the Unicode line and paragraph separators, which split lines too
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
 drop_aws_wire_debug_logs()
 
@@ -50,6 +51,10 @@ class SecretsBroker:
         if physical_id is None:
             raise SecretUnavailable(f"secret {name!r} is not configured for this function")
         if self._provider is None:
+            # imported here: Powertools' parameters package loads every provider (and boto3.dynamodb's conditions),
+            # which a function whose tools read no secret (the orchestrator, most agents) never needs
+            from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
             self._provider = SecretsProvider(boto3_client=self._client_factory())
         try:
             value = self._provider.get(physical_id, max_age=self._max_age)

@@ -28,6 +28,9 @@ ENV_AUDIT_KEY = "BATON_AUDIT_KEY"
 ENV_ARCHIVE_BUCKET = "BATON_ARCHIVE_BUCKET"
 # comma-separated dotted paths of the catalog(s) this function serves (see baton.config)
 ENV_CATALOG = "BATON_CATALOG"
+# JSON object: workflow name -> dotted path of the catalog declaring it (api: it loads a catalog at the first
+# request naming one of its workflows, not every catalog of the app at its cold start; baton.config.WorkflowDirectory)
+ENV_WORKFLOW_CATALOGS = "BATON_WORKFLOW_CATALOGS"
 # JSON object: tool name -> ARN of the role its STS session assumes (agent functions of tools declaring a session)
 ENV_SESSION_ROLES = "BATON_SESSION_ROLES"
 # JSON object: catalog resource name -> ARN, for the resources a session policy names
@@ -43,6 +46,7 @@ class Settings(BaseModel):
 
     state_table: str
     catalog: str = ""
+    workflow_catalogs: dict[str, str] = Field(default_factory=dict)
     workflow: str | None = None
     agent: str | None = None
     agent_functions: dict[str, str] = Field(default_factory=dict)
@@ -75,6 +79,7 @@ class Settings(BaseModel):
             return cls(
                 state_table=env[ENV_STATE_TABLE],
                 catalog=env.get(ENV_CATALOG, ""),
+                workflow_catalogs=mapping(ENV_WORKFLOW_CATALOGS),
                 workflow=env.get(ENV_WORKFLOW),
                 agent=env.get(ENV_AGENT),
                 agent_functions=mapping(ENV_AGENT_FUNCTIONS),
@@ -103,6 +108,7 @@ class Settings(BaseModel):
         if self.archive_bucket:
             env[ENV_ARCHIVE_BUCKET] = self.archive_bucket
         for name, value in (
+            (ENV_WORKFLOW_CATALOGS, self.workflow_catalogs),
             (ENV_AGENT_FUNCTIONS, self.agent_functions),
             (ENV_RESOURCES, self.resources),
             (ENV_STATE_MACHINES, self.state_machines),

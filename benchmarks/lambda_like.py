@@ -278,7 +278,9 @@ def record() -> dict[str, dict[str, Any]]:
         with LocalEngine(wrap_handler=recorder.wrap) as engine:
             session = boto3.Session(region_name=REGION)
             api_env = Settings(
-                state_table=STATE_TABLE, catalog=engine.app.config.env_value, state_machines=engine.state_machines
+                state_table=STATE_TABLE,
+                workflow_catalogs=engine.app.workflow_sources(),
+                state_machines=engine.state_machines,
             ).to_env()
             run_input = json.loads((ROOT / "examples" / "refund" / "default.json").read_text())
             event = {

@@ -147,7 +147,11 @@ class LocalEngine:
             self.deployment = provisioner.provision()
             self.physical_ids = self.deployment.physical_ids
             self.state_machines = self.deployment.state_machines
-            api = Settings(state_table=STATE_TABLE, catalog=_served(self.app), state_machines=self.state_machines)
+            api = Settings(
+                state_table=STATE_TABLE,
+                workflow_catalogs=self.app.workflow_sources(),
+                state_machines=self.state_machines,
+            )
             services = build_api(api.to_env(), self._recording_clients(API_FUNCTION))
             self.starter, self.store, self.desk = services.starter, services.store, services.desk
             for workflow in self.catalog.workflows.values():
@@ -414,7 +418,7 @@ class LocalEngine:
             "requestContext": {"requestId": "local", "identity": identity},
             "body": json.dumps(body),
         }
-        response = handle_request(event, self.catalog, self.starter, self.store, self.desk)
+        response = handle_request(event, self.catalog.workflows, self.starter, self.store, self.desk)
         return int(response["statusCode"]), json.loads(response["body"])
 
     def advance_clock(self, seconds: float, run_id: str | None = None) -> None:
@@ -445,14 +449,6 @@ class LocalEngine:
     def public_key(self, workflow: str) -> bytes:
         """The PEM public key of a workflow's audit signing key (what `baton audit verify` checks with)."""
         return public_key_pem(self.clients.client("kms"), self.deployment.audit_keys[workflow])
-
-
-def _served(app: LoadedApp) -> str:
-    """The API's BATON_CATALOG: the app's catalogs declaring a deployed workflow or agent (all of them, unless the app
-    was restricted to what one run may reach); a workflow of theirs left undeployed, the API refuses to start (its
-    starter knows no state machine for it: "not deployed here")."""
-    deployed = app.catalog.workflows.keys() | app.catalog.agents.keys()
-    return ",".join(path for path, part in app.parts if deployed & (part.workflows.keys() | part.agents.keys()))
 
 
 def _sqs_record(message: dict[str, Any], queue_url: str) -> dict[str, Any]:

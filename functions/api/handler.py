@@ -22,9 +22,9 @@ def _services() -> ApiServices:
 
 
 def handle(event: dict[str, Any], services: ApiServices) -> dict[str, Any]:
-    from baton.api import handle_request  # with the catalog, at the first request: no model is built at import
+    from baton.api import handle_request  # at the first request: no model is built at import
 
-    return handle_request(event, services.catalog, services.starter, services.store, services.desk)
+    return handle_request(event, services.workflows, services.starter, services.store, services.desk)
 
 
 @cold_start_ends

@@ -52,6 +52,7 @@ class WorkflowApi(Construct):
         *,
         catalog: Catalog,
         catalog_source: str,
+        workflow_sources: Mapping[str, str],
         state_table_name: str,
         state_machine_arns: Mapping[str, str],
         resolve: Callable[[Ref], str],
@@ -61,7 +62,9 @@ class WorkflowApi(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         settings = Settings(
-            state_table=state_table_name, catalog=catalog_source, state_machines=dict(state_machine_arns)
+            state_table=state_table_name,
+            workflow_catalogs=dict(workflow_sources),
+            state_machines=dict(state_machine_arns),
         )
         self.handler = BatonFunction(
             self,

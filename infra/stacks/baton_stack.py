@@ -114,6 +114,7 @@ class BatonStack(Stack):
             "Api",
             catalog=spec,
             catalog_source=self.app.config.env_value,
+            workflow_sources=self.app.workflow_sources(),
             state_table_name=table_name,
             state_machine_arns={name: w.state_machine.state_machine_arn for name, w in self.workflows.items()},
             resolve=self.resolve_ref,

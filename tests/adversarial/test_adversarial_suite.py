@@ -190,7 +190,7 @@ def start_as(engine: LocalEngine, workflow_name: str, run_input: dict[str, Any],
         "requestContext": {"requestId": "adversarial", "identity": {"userArn": caller}},
         "body": json.dumps({"input": run_input}),
     }
-    started = handle_request(event, engine.catalog, engine.starter, engine.store, engine.desk)
+    started = handle_request(event, engine.catalog.workflows, engine.starter, engine.store, engine.desk)
     assert started["statusCode"] == 202, started
     return str(json.loads(started["body"])["run_id"])
 

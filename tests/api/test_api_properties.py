@@ -103,7 +103,7 @@ IDENTITY = {"requestId": "r-1", "identity": {"userArn": "arn:aws:iam::1234567890
 
 def handle(engine: LocalEngine, event: dict[str, Any]) -> dict[str, Any]:
     """The API as API Gateway invokes it: every request SigV4-authenticated, so it carries a principal."""
-    return handle_request({**event, "requestContext": IDENTITY}, engine.catalog, engine.starter, engine.store)
+    return handle_request({**event, "requestContext": IDENTITY}, engine.catalog.workflows, engine.starter, engine.store)
 
 
 @pytest.fixture(scope="module")

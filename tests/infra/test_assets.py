@@ -31,7 +31,7 @@ import pytest
 
 from baton.bundle import KINDS, lambda_lock, locked_versions, normalize, policy_lock
 from baton.config import app_config, load_app
-from baton.settings import ENV_AGENT, ENV_CATALOG
+from baton.settings import ENV_AGENT, ENV_CATALOG, ENV_WORKFLOW_CATALOGS
 
 # never in an asset: CDK, the offline engine, test helpers, the scaffold, the CLI, the synthesis-time action check
 BATON_NEVER_SHIPPED = frozenset(
@@ -60,7 +60,7 @@ DIST_INFO = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)\.dist-info$")
 class Asset:
     path: Path
     kind: str  # agent, orchestrator, api, ...: baton.functions.<kind>.handler.handler
-    serves_app: bool  # the function's BATON_CATALOG names the app's catalog (a platform function may serve none)
+    serves_app: bool  # its BATON_CATALOG or BATON_WORKFLOW_CATALOGS names the app's catalog(s) (the archiver: none)
     policy_engine: bool = False  # the function serves an agent under tool-call policies: it ships the Cedar engine
 
 
@@ -86,7 +86,8 @@ def assets(tmp_path_factory: pytest.TempPathFactory) -> list[Asset]:
         kind = properties["Handler"].split(".")[2]
         agent = catalog.agents.get(variables.get(ENV_AGENT, ""))
         engine = agent is not None and agent.policies is not None
-        found.add(Asset(outdir / f"asset.{key}", kind, bool(variables.get(ENV_CATALOG)), engine))
+        serves_app = bool(variables.get(ENV_CATALOG) or variables.get(ENV_WORKFLOW_CATALOGS))
+        found.add(Asset(outdir / f"asset.{key}", kind, serves_app, engine))
     assert {asset.kind for asset in found} == set(KINDS)
     assert {asset.policy_engine for asset in found} == {True, False}  # the refund app has agents under policies
     return sorted(found, key=lambda asset: asset.path)

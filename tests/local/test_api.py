@@ -19,7 +19,7 @@ SOMEONE_ELSE = "arn:aws:iam::123456789012:user/mallory"
 def call(engine: LocalEngine, method: str, resource: str, caller: str | None = ME, **event: Any) -> tuple[int, Any]:
     context = {"requestId": "r-1", "identity": {"userArn": caller}} if caller is not None else {"requestId": "r-1"}
     request = {"httpMethod": method, "resource": resource, "requestContext": context, **event}
-    response = handle_request(request, engine.catalog, engine.starter, engine.store)
+    response = handle_request(request, engine.catalog.workflows, engine.starter, engine.store)
     assert response["headers"]["Content-Type"] == "application/json"
     return response["statusCode"], json.loads(response["body"])
 

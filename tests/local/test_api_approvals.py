@@ -30,7 +30,7 @@ def call(engine: LocalEngine, caller: str, source: str | None = None, **event: A
     if source is not None:
         identity["sourceIdentity"] = source
     request = {"requestContext": {"requestId": "r-1", "identity": identity}, **event}
-    response = handle_request(request, engine.catalog, engine.starter, engine.store, engine.desk)
+    response = handle_request(request, engine.catalog.workflows, engine.starter, engine.store, engine.desk)
     return response["statusCode"], json.loads(response["body"])
 
 

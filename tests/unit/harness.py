@@ -85,7 +85,7 @@ class Harness:
             services=self.services,
         )
         self.executions = NoExecutions()
-        self.starter = RunStarter(self.catalog, self.store, self.executions)
+        self.starter = RunStarter(self.catalog.workflows, self.store, self.executions)
 
     def start(self, run_input: dict[str, Any] | None = None, key: str | None = None, caller: str = CALLER) -> str:
         return self.starter.start(self.workflow, run_input or {"item_id": "IT-1"}, caller, key).run_id

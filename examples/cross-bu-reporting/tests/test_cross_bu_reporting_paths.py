@@ -219,7 +219,7 @@ def test_a_run_is_visible_only_to_the_principal_that_started_it(engine: LocalEng
         "pathParameters": {"run_id": started["run_id"]},
         "requestContext": {"identity": {"userArn": LOCAL_CALLER}},
     }
-    assert handle_request(event, engine.catalog, engine.starter, engine.store)["statusCode"] == 404
+    assert handle_request(event, engine.catalog.workflows, engine.starter, engine.store)["statusCode"] == 404
 
 
 # ---------------------------------------------------------------- a peer answering garbage or too late

@@ -45,7 +45,7 @@ class Tree:
             name: Harness(load_planner(CATALOG.workflow(name)), name, CATALOG, store=self.store)  # type: ignore[arg-type]
             for name in MACHINES
         }
-        self.run_id = RunStarter(CATALOG, self.store, NoExecutions()).start("it-ops", INCIDENT, CALLER).run_id
+        self.run_id = RunStarter(CATALOG.workflows, self.store, NoExecutions()).start("it-ops", INCIDENT, CALLER).run_id
 
     def plan(self, stage: int) -> Any:
         execution = execution_of(self.run_id, "it-ops")
