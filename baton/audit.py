@@ -56,7 +56,7 @@ TERMINAL_KINDS = frozenset({AuditKind.RUN_SUCCEEDED.value, AuditKind.RUN_FAILED.
 
 
 class AuditRecord(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # built at first use (see models.Strict)
 
     run_id: str
     workflow: str

@@ -54,7 +54,7 @@ class CredentialsUnavailable(Exception):
 class ClientCredentials(BaseModel):
     """The secret's JSON: exactly a client id and a client secret."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # built at first use (see models.Strict)
 
     client_id: str = Field(min_length=1, max_length=1000)
     client_secret: str = Field(min_length=12, max_length=4000)
@@ -64,7 +64,7 @@ class TokenResponse(BaseModel):
     """A successful access token response (RFC 6749 section 5.1). The RFC lets a server add parameters
     (section 5.1: "additional parameters"), so extra fields are allowed here and nowhere else; they are dropped."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)  # built at first use (see models.Strict)
 
     access_token: str = Field(min_length=MIN_FRAGMENT, max_length=16_000, pattern=r"^[\x20-\x7e]+$")
     token_type: str = Field(pattern=r"^[Bb][Ee][Aa][Rr][Ee][Rr]$")

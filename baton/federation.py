@@ -44,7 +44,7 @@ _POLL_SECONDS = 0.2
 class PeerRunArgs(BaseModel):
     """The peer workflow's input (validated by the peer's API against its own input model)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # built at first use (see models.Strict)
 
     input: dict[str, JsonValue]
 
@@ -52,7 +52,7 @@ class PeerRunArgs(BaseModel):
 class PeerStarted(BaseModel):
     """The peer API's answer to a start (202); extra keys ignored, the run id constrained."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)  # built at first use (see models.Strict)
 
     run_id: str = Field(pattern=RUN_ID_PATTERN)
     status: str = Field(max_length=32)
@@ -61,7 +61,7 @@ class PeerStarted(BaseModel):
 class PeerRun(BaseModel):
     """The peer API's summary of its run (GET /runs/{run_id}): what this side reads of it."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)  # built at first use (see models.Strict)
 
     run_id: str = Field(pattern=RUN_ID_PATTERN)
     status: str = Field(pattern=r"^[A-Z_]{1,32}$")  # RUNNING, SUCCEEDED, FAILED (a later status: not ended well)
@@ -69,7 +69,7 @@ class PeerRun(BaseModel):
 
 
 class PeerCredentials(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)  # built at first use (see models.Strict)
 
     access_key_id: str
     secret_access_key: str

@@ -33,7 +33,6 @@ or agent, or reading an argument a tool does not have, or comparing it with the 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
@@ -72,20 +71,6 @@ def engine() -> Any:
     import cedarpy
 
     return cedarpy
-
-
-def engine_available() -> bool:
-    try:
-        engine()
-    except ImportError:
-        return False
-    return True
-
-
-def checks_skipped() -> bool:
-    """In a Lambda function the infrastructure shipped without the engine (it serves no agent under policies), the
-    catalog's policies were already checked at synthesis, with the same files: the load does not check them again."""
-    return bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME")) and not engine_available()
 
 
 # ---------------------------------------------------------------- reading a policy file

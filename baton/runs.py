@@ -122,7 +122,7 @@ class RunStarter:
 class RunRecord(BaseModel):
     """Everything about one run: what `--out` writes, `baton audit verify` checks, and `GET /runs/{id}` summarises."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # built at first use (see models.Strict)
 
     schema_version: int = SCHEMA_VERSION
     run_id: str

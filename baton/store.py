@@ -66,7 +66,7 @@ class IdempotencyConflict(StateError):
 
 
 class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # built at first use (see models.Strict)
 
 
 class StartRequest(_Record):

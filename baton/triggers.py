@@ -48,7 +48,8 @@ class InvalidEvent(ValueError):
 class _Envelope(BaseModel):
     """The EventBridge envelope as a rule delivers it to SQS (the message body)."""
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    # defer_build: built at first use (see models.Strict)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, defer_build=True)
 
     id: str = Field(min_length=1, max_length=128)
     source: str
@@ -58,7 +59,7 @@ class _Envelope(BaseModel):
 
 
 class _Publisher(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # built at first use (see models.Strict)
 
     run_id: str = Field(pattern=keys.RUN_ID_PATTERN)
     workflow: str | None = None

@@ -21,7 +21,7 @@ PRICES_FILE = "prices.json"
 
 
 class ModelPrice(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # built at first use (see models.Strict)
 
     input: float = Field(ge=0)  # per `unit_tokens` input tokens
     output: float = Field(ge=0)
@@ -29,7 +29,7 @@ class ModelPrice(BaseModel):
 
 
 class PriceTable(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # built at first use (see models.Strict)
 
     about: str = ""
     currency: str
@@ -46,7 +46,7 @@ class PriceTable(BaseModel):
 class CostEstimate(BaseModel):
     """A run's estimated model cost."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # built at first use (see models.Strict)
 
     usd: float
     # the oldest date among the prices used (None when nothing was priced)

@@ -30,8 +30,8 @@ from baton.local.http import LocalHttpTransport
 from baton.observability import logs_to
 from baton.secrets import SecretsBroker
 from baton.tools import ToolContext
+from refund_app.endpoints import PAYMENTS_HOST
 from refund_app.offline import FakePaymentProvider
-from refund_app.tools import PAYMENTS_HOST
 
 
 @pytest.fixture(scope="module")

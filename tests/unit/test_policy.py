@@ -5,7 +5,9 @@ the control that shows the policies are what stopped it."""
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
+import sys
 import time
 from pathlib import Path
 from typing import Any, Literal
@@ -583,3 +585,48 @@ def test_an_express_workflow_whose_agents_policies_can_require_approval_is_refus
     assert not can_require_approval(make_catalog(watched, execution="express"), "payer")
     plain = policy_file(tmp_path / "plain", monkeypatch, PERMIT_PAYER)
     assert not can_require_approval(make_catalog(plain, execution="express"), "payer")
+
+
+def _without_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process where the Cedar engine is not installed (a Lambda asset shipped without it)."""
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "cedarpy" else find_spec(name, *a)
+    )
+
+
+def test_a_lambda_function_shipped_with_the_engine_still_refuses_an_invalid_policy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a Lambda function's environment (AWS_LAMBDA_FUNCTION_NAME) that ships the engine
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "baton-agent-payer")
+    # When its catalog's policy names a tool that does not exist, Then the catalog is refused, as at synthesis
+    wire_money = '@id("a")\npermit (principal, action == Baton::Action::"wire_money", resource);'
+    with pytest.raises(CatalogError, match="invalid catalog"):
+        make_catalog(policy_file(tmp_path, monkeypatch, wire_money))
+
+
+def test_outside_lambda_a_missing_engine_never_skips_the_checks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a process that is not a Lambda function and has no engine (a CLI, a test, synthesis)
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
+    _without_engine(monkeypatch)
+    monkeypatch.setitem(sys.modules, "cedarpy", None)  # importing it fails, as where it is not installed
+    # When a catalog under policies loads, Then it does not load unchecked: reading the policies fails
+    with pytest.raises(ImportError):
+        make_catalog(policy_file(tmp_path, monkeypatch, PERMIT_PAYER))
+
+
+def test_a_lambda_function_shipped_without_the_engine_trusts_the_synthesis_checks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a Lambda function shipped without the engine (it serves no agent under policies: an orchestrator, the api)
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "baton-orchestrator-pay")
+    _without_engine(monkeypatch)
+    # When its catalog loads with a policy file synthesis would have refused
+    wire_money = '@id("a")\npermit (principal, action == Baton::Action::"wire_money", resource);'
+    catalog = make_catalog(policy_file(tmp_path, monkeypatch, wire_money))
+    # Then the file is not read again: the function relies on the synthesis of the same files (the function that
+    # enforces the policies, the agent's, ships the engine and checks them: the test above)
+    assert catalog.agents["payer"].policies is not None

@@ -21,7 +21,7 @@ from baton.catalog import (
     build_catalog,
 )
 from refund_app import models
-from refund_app.tools import PAYMENTS_HOST, PAYMENTS_TOKEN_URL
+from refund_app.endpoints import PAYMENTS_HOST, PAYMENTS_TOKEN_URL
 
 RESOURCES = [
     ResourceSpec(kind=ResourceKind.TABLE, name="orders", description="orders, by order id", partition_key="order_id"),

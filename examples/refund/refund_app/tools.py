@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from baton.tools import RetryableToolError, ToolContext
+from refund_app.endpoints import PAYMENTS_HOST
 from refund_app.models import (
     GetOrderArgs,
     GetReturnPolicyArgs,
@@ -12,10 +13,6 @@ from refund_app.models import (
     OpenCaseArgs,
     RefundPaymentArgs,
 )
-
-PAYMENTS_HOST = "payments.example.com"
-# the provider's OAuth 2.0 token endpoint (client credentials): the broker trades the client secret for a token there
-PAYMENTS_TOKEN_URL = f"https://{PAYMENTS_HOST}/oauth/token"
 
 
 class PaymentRejected(Exception):

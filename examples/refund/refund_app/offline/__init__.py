@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, unquote
 from baton import clock
 from baton.http import HttpRequest, HttpResponse
 from baton.local.deployment import OfflineDeployment
-from refund_app.tools import PAYMENTS_HOST
+from refund_app.endpoints import PAYMENTS_HOST
 
 SEED = Path(__file__).with_name("seed.json")
 
