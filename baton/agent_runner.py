@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from baton.catalog import AgentSpec, Catalog, ToolSpec, resolve
 from baton.clock import now_iso
-from baton.http import HttpError
+from baton.egress import HttpError
 from baton.models import AgentRequest, AgentResult, JournalEntry, ModelUsage, TaskInput, TaskStatus, invalid_fields
 from baton.observability import logger
 from baton.redaction import REDACTOR

@@ -15,6 +15,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+# Patterns spell ASCII classes ([0-9], [A-Za-z0-9_]), never \d or \w: pydantic-core compiles them with Rust's regex,
+# where both are Unicode classes, so they are slow to build at each cold start (0.3-2 ms a pattern) and too wide for
+# names and identifiers that end in AWS (an account id in Arabic-Indic digits would match \d{12}).
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,47}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 # Workflow names end up in AWS resource names, run ids and IAM key patterns: lowercase letters, digits and
@@ -22,12 +25,12 @@ Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 WORKFLOW_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,39}$"
 WorkflowName = Annotated[str, Field(pattern=WORKFLOW_NAME_PATTERN)]
 # An egress destination: "host", "host:port", or "http://host[:port]" where a tool must use plain HTTP
-EGRESS_PATTERN = r"^(https?://)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$"
+EGRESS_PATTERN = r"^(https?://)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:[0-9]{1,5})?$"
 EgressDestination = Annotated[str, Field(pattern=EGRESS_PATTERN)]
 # Step Functions carries an agent's journal entry (its output included) in a 256 KB payload
 MAX_AGENT_OUTPUT_BYTES = 200_000
 # "module.path:attribute"
-DottedPath = Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")]
+DottedPath = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$")]
 
 
 class CatalogError(ValueError):
@@ -99,7 +102,7 @@ class Grant(_Spec):
 # an OAuth 2.0 scope: space-separated scope tokens (RFC 6749 section 3.3: %x21 / %x23-5B / %x5D-7E)
 OAUTH_SCOPE_PATTERN = r"^[\x21\x23-\x5b\x5d-\x7e]+( [\x21\x23-\x5b\x5d-\x7e]+)*$"
 # a token endpoint: https (or http for a declared plain-http egress), a lowercase host, optional port and path
-TOKEN_URL_PATTERN = r"^https?://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?$"  # noqa: S105 (a URL pattern)
+TOKEN_URL_PATTERN = r"^https?://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?$"  # noqa: S105 (a URL pattern)
 
 
 class OAuthClientCredentials(_Spec):
@@ -169,7 +172,7 @@ class SessionGrant(_Spec):
 
 
 # a peer deployment's workflow API: https, a lowercase host, an optional port and stage path
-PEER_URL_PATTERN = r"^https://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?(/[A-Za-z0-9._~-]+)*$"
+PEER_URL_PATTERN = r"^https://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?(/[A-Za-z0-9._~-]+)*$"
 # sts:ExternalId: 2-1224 characters of letters, digits and +=,.@:/-
 EXTERNAL_ID_PATTERN = r"^[A-Za-z0-9_+=,.@:/-]+$"
 
@@ -189,7 +192,7 @@ class PeerSpec(_Spec):
     role_arn: RoleArn
     external_id_secret: Name
     result_model: type[BaseModel]
-    region: Annotated[str, Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")] = "us-east-1"
+    region: Annotated[str, Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$")] = "us-east-1"
     # each request's timeout, and how long the peer's run may take in all
     request_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     run_timeout_seconds: float = Field(default=60.0, gt=0, le=840)
@@ -204,9 +207,8 @@ class PeerTrust(_Spec):
     request, since moto's STS enforces no trust policy.
     """
 
-    # the length as max_length, not as {1,64} in the pattern: repeating the Unicode class \w 64 times builds a
-    # regex of ~15 ms at every cold start that loads a workflow (pydantic-core compiles each pattern once)
-    role_name: Annotated[str, Field(pattern=r"^[\w+=,.@-]+$", max_length=64)]
+    # IAM's role-name characters; the length as max_length (a bounded repeat in the pattern builds a larger regex)
+    role_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_+=,.@-]+$", max_length=64)]
     principals: tuple[RoleArn, ...] = Field(min_length=1)
     external_id: Annotated[str, Field(pattern=EXTERNAL_ID_PATTERN, min_length=2, max_length=1224)]
 
@@ -221,7 +223,7 @@ class SideEffect(StrEnum):
 MCP_IMPLEMENTATION = "baton.mcp:call_pinned_tool"
 # a streamable-HTTP MCP endpoint: http(s), a lowercase host (as egress entries are), optional port and path; no
 # userinfo, query or fragment
-MCP_URL_PATTERN = r"^https?://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?$"
+MCP_URL_PATTERN = r"^https?://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?$"
 
 
 class McpToolRef(_Spec):
@@ -290,7 +292,7 @@ class ToolSpec(_Spec):
     def _peer_declared(self) -> ToolSpec:
         if self.peer is None:
             return self
-        from baton.http import EgressRule
+        from baton.egress import EgressRule
 
         problems: list[str] = []
         if self.peer.external_id_secret not in self.secrets:
@@ -307,7 +309,7 @@ class ToolSpec(_Spec):
     def _oauth_declared(self) -> ToolSpec:
         if self.oauth is None:
             return self
-        from baton.http import EgressDenied, EgressRule
+        from baton.egress import EgressDenied, EgressRule
 
         problems: list[str] = []
         if self.oauth.secret not in self.secrets:
@@ -329,7 +331,7 @@ class ToolSpec(_Spec):
             if self.implementation == MCP_IMPLEMENTATION:
                 raise ValueError(f"tool {self.name!r} runs {MCP_IMPLEMENTATION} but declares no mcp=McpToolRef(...)")
             return self
-        from baton.http import EgressDenied, EgressRule
+        from baton.egress import EgressDenied, EgressRule
 
         problems: list[str] = []
         if self.implementation != MCP_IMPLEMENTATION:
@@ -370,7 +372,7 @@ class ToolSpec(_Spec):
 
 # a cross-region (system-defined) inference profile id starts with its geography
 INFERENCE_PROFILE_PREFIXES = ("us.", "eu.", "apac.", "us-gov.", "global.")
-REGION_PATTERN = r"^[a-z]{2}(-gov)?-[a-z]+-\d$"
+REGION_PATTERN = r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$"
 
 
 class ModelSpec(_Spec):
@@ -385,7 +387,7 @@ class ModelSpec(_Spec):
     # turns of the tool-use loop (each one model call) before the task ends with an error
     max_iterations: int = Field(default=8, ge=1, le=40)
     guardrail_id: Annotated[str, Field(pattern=r"^[a-z0-9]{1,64}$")] | None = None
-    guardrail_version: Annotated[str, Field(pattern=r"^(DRAFT|\d+)$", max_length=8)] | None = None
+    guardrail_version: Annotated[str, Field(pattern=r"^(DRAFT|[0-9]+)$", max_length=8)] | None = None
 
     @property
     def inference_profile(self) -> bool:
@@ -416,8 +418,8 @@ class PolicyFile(_Spec):
 
     # dotted identifiers, and /-separated segments ending in .cedar, each Unicode class written as few times as the
     # names allow and in no capturing group: pydantic-core compiles each at every cold start (~0.5 ms spared each)
-    package: Annotated[str, Field(pattern=r"^[A-Za-z_](?:\w|\.[A-Za-z_])*$")]
-    name: Annotated[str, Field(pattern=r"^[\w-](?:/?[\w-])*\.cedar$")] = "policies.cedar"
+    package: Annotated[str, Field(pattern=r"^[A-Za-z_](?:[A-Za-z0-9_]|\.[A-Za-z_])*$")]
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-](?:/?[A-Za-z0-9_-])*\.cedar$")] = "policies.cedar"
     log_only: bool = False
 
     @property
@@ -473,7 +475,7 @@ class Budgets(_Spec):
     max_output_tokens: int = Field(default=20_000, ge=0)
 
 
-RoleArn = Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")]
+RoleArn = Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]+$")]
 MIN_APPROVAL_SECONDS, MAX_APPROVAL_SECONDS = 60, 7 * 24 * 3600
 
 
@@ -498,7 +500,7 @@ class InjectionGuardrail(_Spec):
     ApplyGuardrail with source INPUT; the orchestrator's role gets bedrock:ApplyGuardrail on it, derived."""
 
     guardrail_id: Annotated[str, Field(pattern=r"^[a-z0-9]{1,64}$")]
-    guardrail_version: Annotated[str, Field(pattern=r"^(DRAFT|[1-9]\d*)$", max_length=8)]
+    guardrail_version: Annotated[str, Field(pattern=r"^(DRAFT|[1-9][0-9]*)$", max_length=8)]
 
 
 class EventTrigger(_Spec):

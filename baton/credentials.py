@@ -31,7 +31,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from baton import clock
 from baton.catalog import SessionGrant, ToolSpec
-from baton.http import HttpClient, HttpError, HttpTransport
+from baton.egress import HttpError
+from baton.http import HttpClient, HttpTransport
 from baton.redaction import MIN_FRAGMENT, REDACTOR, Redactor
 from baton.secrets import SecretsBroker
 

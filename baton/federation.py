@@ -31,7 +31,8 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 from baton.catalog import PeerSpec
 from baton.credentials import MAX_SESSION_SECONDS, session_name
-from baton.http import HttpClient, HttpError, HttpResponse
+from baton.egress import HttpError
+from baton.http import HttpClient, HttpResponse
 from baton.keys import RUN_ID_PATTERN
 from baton.models import invalid_fields
 from baton.redaction import REDACTOR

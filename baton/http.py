@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
-import re
 import socket
 import ssl
 import time
@@ -20,9 +19,8 @@ from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
 from typing import Any, Protocol
 from urllib.parse import SplitResult, urldefrag, urljoin, urlsplit
 
-from baton.catalog import EGRESS_PATTERN
+from baton.egress import EgressDenied, EgressRule, HttpError
 
-DEFAULT_PORTS = {"https": 443, "http": 80}
 MAX_REDIRECTS = 5
 MAX_BODY_BYTES = 10 * 1024 * 1024
 # dropped whenever a redirect leaves the origin they were meant for; callers may name more
@@ -30,14 +28,6 @@ CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _BODY_HEADERS = frozenset({"content-type", "content-length"})
 _READ_CHUNK_BYTES = 64 * 1024
-
-
-class EgressDenied(Exception):
-    """A policy refusal (destination, scheme, port, address or redirect); retrying cannot help."""
-
-
-class HttpError(Exception):
-    """The request could not be completed (connection error, timeout, oversized answer). Names method and host only."""
 
 
 @dataclass(frozen=True)
@@ -67,47 +57,6 @@ class HttpTransport(Protocol):
     """Sends one request and returns its answer as it is: a transport never follows a redirect."""
 
     def send(self, request: HttpRequest, timeout_seconds: float) -> HttpResponse: ...
-
-
-@dataclass(frozen=True)
-class EgressRule:
-    """One origin a tool may reach: what an egress entry admits, and what a URL needs to be admitted."""
-
-    scheme: str
-    host: str
-    port: int
-
-    @classmethod
-    def parse(cls, entry: str) -> EgressRule:
-        """An egress entry ("host", "host:port", "http://host[:port]"); a bare host admits only its default port."""
-        if not re.fullmatch(EGRESS_PATTERN, entry):
-            raise ValueError(f"{entry!r} is not an egress entry: host, host:port or http://host[:port]")
-        scheme, _, authority = entry.rpartition("://")
-        scheme = scheme or "https"
-        host, _, port = authority.partition(":")
-        number = int(port) if port else DEFAULT_PORTS[scheme]
-        if not 0 < number < 65536:
-            raise ValueError(f"egress entry {entry!r} names port {number}, outside 1-65535")
-        return cls(scheme, host, number)
-
-    @classmethod
-    def of_url(cls, url: str) -> EgressRule:
-        """The rule a URL needs. URLs that no rule can admit (other schemes, userinfo, bad ports) are refused."""
-        parts = urlsplit(url)
-        if parts.scheme not in DEFAULT_PORTS:
-            raise EgressDenied(f"only http(s) URLs can be allowed, not {parts.scheme or 'a relative URL'!r}")
-        if "@" in parts.netloc:
-            raise EgressDenied(f"URL for {parts.hostname!r} carries userinfo, which is never sent")
-        if not parts.hostname:
-            raise EgressDenied("URL names no host")
-        try:
-            port = parts.port
-        except ValueError:
-            raise EgressDenied(f"URL for {parts.hostname!r} has an invalid port") from None
-        return cls(parts.scheme, parts.hostname, DEFAULT_PORTS[parts.scheme] if port is None else port)
-
-    def __str__(self) -> str:
-        return f"{self.scheme}://{self.host}:{self.port}"
 
 
 class HttpClient:

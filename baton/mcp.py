@@ -347,7 +347,8 @@ def pin(
 
     Raises McpPinError (one line: unreachable, refused, not listed) or EgressDenied (a URL no egress entry admits).
     """
-    from baton.http import EgressDenied, HttpClient, HttpError
+    from baton.egress import EgressDenied, HttpError
+    from baton.http import HttpClient
     from baton.mcp_client import list_tools
 
     if not re.fullmatch(MCP_URL_PATTERN, server_url):

@@ -36,7 +36,8 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from baton import __version__
-from baton.http import EgressDenied, HttpClient, HttpError
+from baton.egress import EgressDenied, HttpError
+from baton.http import HttpClient
 from baton.mcp import ListedTool, McpToolError, McpUnavailable
 from baton.tools import ToolDenied
 

@@ -340,7 +340,9 @@ class RunStatus(StrEnum):
 
 RunId = Annotated[str, Field(pattern=RUN_ID_PATTERN)]
 # $$.Execution.Id: the execution ARN (Step Functions names it after the run; Express ARNs add an id)
-ExecutionId = Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:(execution|express):.{1,400}$")]
+ExecutionId = Annotated[
+    str, Field(pattern=r"^arn:aws[a-z-]*:states:[a-z0-9-]+:[0-9]{12}:(execution|express):.+$", max_length=512)
+]
 
 
 class StateFailure(Strict):

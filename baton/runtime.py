@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from baton.agent_runner import AgentRunner
@@ -143,8 +142,7 @@ class _NetworkOnFirstRequest:
         return self._transport.send(request, timeout_seconds)
 
 
-@dataclass(frozen=True)
-class ApiServices:
+class ApiServices(NamedTuple):  # not a dataclass: every function imports this module, and a dataclass is built by exec
     workflows: Mapping[str, WorkflowSpec]  # baton.config.WorkflowDirectory: each loaded at the first request naming it
     starter: RunStarter
     store: DynamoStateStore

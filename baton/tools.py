@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 from baton.aws import AwsClients
 from baton.catalog import AgentSpec, Catalog, SideEffect, ToolSpec, resolve
 from baton.clock import now_iso
-from baton.http import EgressDenied, HttpClient, HttpTransport
+from baton.egress import EgressDenied
 from baton.models import (
     ApprovalGrant,
     CallOutcome,
@@ -32,6 +32,7 @@ from baton.secrets import SecretsBroker
 
 if TYPE_CHECKING:
     from baton.credentials import SessionBroker, TokenBroker
+    from baton.http import HttpClient, HttpTransport
     from baton.policy import PolicyDecision, PolicyEngine
 
 
@@ -159,6 +160,8 @@ class ToolContext:
 
     def http(self, timeout_seconds: float = 5.0) -> HttpClient:
         """An HTTP client limited to the tool's egress; each request (redirect hops included) within the timeout."""
+        from baton.http import HttpClient  # here: an agent none of whose tools reaches out never loads the client
+
         return HttpClient(
             self.tool.egress, self._http_transport, timeout_seconds, follow_redirects=self.tool.follow_redirects
         )

@@ -46,11 +46,12 @@ KINDS = ("api", "orchestrator", "agent", "archiver")
 LAYOUTS = ("bytecode", "plain")
 HANDLER_MODULE = "baton.functions.{kind}.handler"
 REGION = "us-east-1"
-POWERTOOLS_ENV = {  # as baton/infra/constructs/function.py sets them (not imported: that module needs CDK)
+RUNTIME_ENV = {  # as baton/infra/constructs/function.py sets them (not imported: that module needs CDK)
     "POWERTOOLS_SERVICE_NAME": "baton",
     "POWERTOOLS_METRICS_NAMESPACE": "Baton",
     "POWERTOOLS_LOG_LEVEL": "INFO",
     "POWERTOOLS_LOGGER_LOG_EVENT": "false",
+    "PYDANTIC_DISABLE_PLUGINS": "__all__",
 }
 TRACE_HEADER = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
 
@@ -78,7 +79,7 @@ def lambda_env(kind: str, asset: Path, function_env: dict[str, str] | None = Non
         "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000",
         "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
         "_X_AMZN_TRACE_ID": TRACE_HEADER,
-        **POWERTOOLS_ENV,
+        **RUNTIME_ENV,
         **(function_env or {}),
     }
 

@@ -13,7 +13,8 @@ import threading
 from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
-from baton.http import HttpError, HttpRequest, HttpResponse, HttpTransport, LoopbackGrant, PinnedTransport
+from baton.egress import HttpError
+from baton.http import HttpRequest, HttpResponse, HttpTransport, LoopbackGrant, PinnedTransport
 
 FakeService = Callable[[HttpRequest], HttpResponse]
 

@@ -18,7 +18,8 @@ import pytest
 from baton.audit import digest
 from baton.catalog import ResourceKind, ResourceSpec, build_catalog
 from baton.cli import main
-from baton.http import EgressDenied, HttpClient, HttpError, LoopbackGrant, PinnedTransport
+from baton.egress import EgressDenied, HttpError
+from baton.http import HttpClient, LoopbackGrant, PinnedTransport
 from baton.local.engine import LocalEngine
 from baton.local.http import LocalHttpTransport
 from baton.mcp import McpToolError, pin_sha256

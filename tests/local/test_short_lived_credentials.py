@@ -23,7 +23,8 @@ from pydantic import BaseModel, ConfigDict
 from baton import clock
 from baton.catalog import OAuthClientCredentials, ResourceKind, ResourceRef, SessionGrant, SideEffect, ToolSpec
 from baton.credentials import MAX_SESSION_SECONDS, SessionBroker, TokenBroker, session_policy
-from baton.http import EgressDenied, HttpRequest
+from baton.egress import EgressDenied
+from baton.http import HttpRequest
 from baton.iam_eval import Decision, Request, evaluate
 from baton.local.engine import LocalEngine
 from baton.local.http import LocalHttpTransport

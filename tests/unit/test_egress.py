@@ -25,11 +25,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 import baton.http
+from baton.egress import EgressDenied, EgressRule, HttpError
 from baton.http import (
-    EgressDenied,
-    EgressRule,
     HttpClient,
-    HttpError,
     HttpRequest,
     HttpResponse,
     LoopbackGrant,

@@ -20,7 +20,8 @@ from baton.catalog import (
     WorkflowSpec,
     build_catalog,
 )
-from baton.http import EgressDenied, HttpClient, HttpRequest, HttpResponse
+from baton.egress import EgressDenied
+from baton.http import HttpClient, HttpRequest, HttpResponse
 from baton.secrets import SecretsBroker
 from baton.tools import ToolArgumentsInvalid, ToolBox, ToolContext, ToolDenied
 
