@@ -5,7 +5,8 @@ plain data (pydantic models); implementations are referenced by dotted path so t
 the catalog without importing agent code.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: pydantic would then evaluate every field annotation from its string
+# (a compile and an eval each: about 1.5 ms of a cold start per 30 models); forward references are quoted.
 
 import importlib
 from collections import Counter
@@ -159,7 +160,7 @@ class SessionGrant(_Spec):
         return actions
 
     @model_validator(mode="after")
-    def _narrowable(self) -> SessionGrant:
+    def _narrowable(self) -> "SessionGrant":
         if self.scope == "run" and self.resource.kind is not ResourceKind.TABLE:
             raise ValueError("a session scoped to the run narrows a table's items (dynamodb:LeadingKeys): use a table")
         unscoped = sorted(set(self.actions) - RUN_SCOPED_DYNAMODB_ACTIONS)
@@ -189,7 +190,7 @@ class PeerSpec(_Spec):
 
     api_url: Annotated[str, Field(pattern=PEER_URL_PATTERN, max_length=2000)]
     workflow: WorkflowName
-    role_arn: RoleArn
+    role_arn: "RoleArn"
     external_id_secret: Name
     result_model: type[BaseModel]
     region: Annotated[str, Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$")] = "us-east-1"
@@ -209,7 +210,7 @@ class PeerTrust(_Spec):
 
     # IAM's role-name characters; the length as max_length (a bounded repeat in the pattern builds a larger regex)
     role_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_+=,.@-]+$", max_length=64)]
-    principals: tuple[RoleArn, ...] = Field(min_length=1)
+    principals: "tuple[RoleArn, ...]" = Field(min_length=1)
     external_id: Annotated[str, Field(pattern=EXTERNAL_ID_PATTERN, min_length=2, max_length=1224)]
 
 
@@ -246,7 +247,7 @@ class McpToolRef(_Spec):
     timeout_seconds: float = Field(default=10.0, gt=0, le=120)
 
     @model_validator(mode="after")
-    def _pin_holds(self) -> McpToolRef:
+    def _pin_holds(self) -> "McpToolRef":
         from baton.mcp import pin_sha256
 
         if self.input_schema.get("type") != "object":
@@ -289,7 +290,7 @@ class ToolSpec(_Spec):
     peer: PeerSpec | None = None
 
     @model_validator(mode="after")
-    def _peer_declared(self) -> ToolSpec:
+    def _peer_declared(self) -> "ToolSpec":
         if self.peer is None:
             return self
         from baton.egress import EgressRule
@@ -306,7 +307,7 @@ class ToolSpec(_Spec):
         return self
 
     @model_validator(mode="after")
-    def _oauth_declared(self) -> ToolSpec:
+    def _oauth_declared(self) -> "ToolSpec":
         if self.oauth is None:
             return self
         from baton.egress import EgressDenied, EgressRule
@@ -326,7 +327,7 @@ class ToolSpec(_Spec):
         return self
 
     @model_validator(mode="after")
-    def _mcp_pinned(self) -> ToolSpec:
+    def _mcp_pinned(self) -> "ToolSpec":
         if self.mcp is None:
             if self.implementation == MCP_IMPLEMENTATION:
                 raise ValueError(f"tool {self.name!r} runs {MCP_IMPLEMENTATION} but declares no mcp=McpToolRef(...)")
@@ -401,7 +402,7 @@ class ModelSpec(_Spec):
         return self.model_id.split(".", 1)[1]
 
     @model_validator(mode="after")
-    def _consistent(self) -> ModelSpec:
+    def _consistent(self) -> "ModelSpec":
         if self.inference_profile and not self.profile_regions:
             raise ValueError(f"inference profile {self.model_id!r} needs profile_regions (the regions it routes to)")
         if not self.inference_profile and self.profile_regions:
@@ -455,7 +456,7 @@ class AgentSpec(_Spec):
     policies: PolicyFile | None = None
 
     @model_validator(mode="after")
-    def _coded_or_model_backed(self) -> AgentSpec:
+    def _coded_or_model_backed(self) -> "AgentSpec":
         if (self.implementation is None) == (self.model is None):
             raise ValueError("an agent names either an implementation (coded) or a model (model-backed), not both")
         if self.model is not None and not self.instructions.strip():
@@ -593,7 +594,7 @@ class Catalog(_Spec):
                 names[ref.name] = None
         return tuple(self.resources[name] for name in names)
 
-    def restricted(self, workflows: Collection[str]) -> Catalog:
+    def restricted(self, workflows: Collection[str]) -> "Catalog":
         """The catalog of `workflows` alone: them, their agents, those agents' tools, and the resources these name
         (a tool's grants, secrets and session, an approval's notify target, a trigger's bus), checked as any catalog
         is (leaving out a workflow's child is an error)."""
@@ -613,7 +614,7 @@ class Catalog(_Spec):
         )
 
     @staticmethod
-    def merge(*catalogs: Catalog) -> Catalog:
+    def merge(*catalogs: "Catalog") -> "Catalog":
         """One catalog of several apps' catalogs (one app may reuse another's agents).
 
         A name declared by two catalogs must be the very same declaration; anything else is refused.
