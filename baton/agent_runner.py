@@ -19,9 +19,9 @@ from pydantic import BaseModel, ValidationError
 from baton.catalog import AgentSpec, Catalog, ToolSpec, resolve
 from baton.clock import now_iso
 from baton.egress import HttpError
-from baton.models import AgentRequest, AgentResult, JournalEntry, ModelUsage, TaskInput, TaskStatus, invalid_fields
 from baton.observability import logger
 from baton.redaction import REDACTOR
+from baton.task_models import AgentRequest, AgentResult, JournalEntry, ModelUsage, TaskInput, TaskStatus, invalid_fields
 from baton.tools import (
     AgentError,
     AgentTaskFailed,

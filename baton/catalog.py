@@ -9,6 +9,8 @@ the catalog without importing agent code.
 # (a compile and an eval each: about 1.5 ms of a cold start per 30 models); forward references are quoted.
 
 import importlib
+import importlib.util
+import os
 from collections import Counter
 from collections.abc import Collection, Iterator
 from enum import StrEnum
@@ -644,6 +646,16 @@ class Catalog(_Spec):
         )
 
 
+def _policies_checked_at_synthesis(catalog: Catalog) -> bool:
+    """In a Lambda function the infrastructure shipped without the Cedar engine (it serves no agent under policies),
+    a catalog under policies had them and the Rule of Two checked at synthesis, with the same files: its load does
+    not check them again (find_spec: whether the engine ships, without importing its 15 MB library)."""
+    if not os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        return False
+    governed = any(agent.policies is not None for agent in catalog.agents.values())
+    return governed and importlib.util.find_spec("cedarpy") is None
+
+
 def build_catalog(
     *,
     resources: list[ResourceSpec],
@@ -669,8 +681,9 @@ def build_catalog(
         *_child_problems(workflows, catalog.agents),
         *_trigger_problems(workflows, catalog.resources),
     ]
-    if not problems:  # the policies and the Rule of Two read a catalog that is otherwise sound
-        from baton.rule_of_two import catalog_problems
+    # the policies and the Rule of Two read a catalog that is otherwise sound
+    if not problems and not _policies_checked_at_synthesis(catalog):
+        from baton.rule_of_two import catalog_problems  # here: a function that skips them never loads them
 
         problems += catalog_problems(catalog)
     if problems:

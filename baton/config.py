@@ -15,9 +15,9 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import NamedTuple
 
 from baton.catalog import Catalog, CatalogError, WorkflowSpec, resolve
 from baton.settings import ENV_CATALOG
@@ -29,8 +29,7 @@ class ConfigError(ValueError):
     """No catalog is configured, or the configuration is malformed."""
 
 
-@dataclass(frozen=True)
-class AppConfig:
+class AppConfig(NamedTuple):  # NamedTuples, not dataclasses: every function builds these classes at its cold start
     catalogs: tuple[str, ...]
     # the directory of the pyproject.toml that named the catalog (None: named by flag or environment only)
     root: Path | None = None
@@ -89,8 +88,7 @@ def app_config(explicit: str | None = None, env: Mapping[str, str] | None = None
     return AppConfig(parse_catalog_paths(value), root)
 
 
-@dataclass(frozen=True)
-class LoadedApp:
+class LoadedApp(NamedTuple):
     """The merged catalog of an app, and which of its catalogs declared each workflow and agent."""
 
     config: AppConfig

@@ -34,8 +34,8 @@ from baton.credentials import MAX_SESSION_SECONDS, session_name
 from baton.egress import HttpError
 from baton.http import HttpClient, HttpResponse
 from baton.keys import RUN_ID_PATTERN
-from baton.models import invalid_fields
 from baton.redaction import REDACTOR
+from baton.task_models import invalid_fields
 from baton.tools import AgentTaskFailed, ToolContext
 
 SERVICE = "execute-api"

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, JsonValue
 
 from baton.catalog import AgentSpec, Catalog, PolicyFile, SideEffect, ToolSpec
-from baton.models import PolicyEffect, PriorCall
+from baton.task_models import PolicyEffect, PriorCall
 
 if TYPE_CHECKING:
     import cedarpy

@@ -21,8 +21,6 @@ agent whose policies can require approval (an Express execution cannot wait for 
 
 from __future__ import annotations
 
-import importlib.util
-import os
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -192,22 +190,12 @@ def classify(catalog: Catalog, agent: str) -> RuleOfTwo:
     return classify_all(catalog)[agent]
 
 
-def _checked_at_synthesis() -> bool:
-    """In a Lambda function the infrastructure shipped without the Cedar engine (it serves no agent under policies),
-    the catalog's policies and the Rule of Two were already checked at synthesis, with the same files: the load does
-    not check them again (find_spec: whether the engine ships, without importing its 15 MB library)."""
-    return bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME")) and importlib.util.find_spec("cedarpy") is None
-
-
 def catalog_problems(catalog: Catalog) -> list[str]:
     """What build_catalog refuses beyond its own checks: invalid policies, Rule-of-Two agents, Express workflows
     that a policy could make wait for a person."""
-    governed = any(agent.policies is not None for agent in catalog.agents.values())
-    if governed and _checked_at_synthesis():
-        return []
-    from baton import policy  # here: a function that skips the checks never loads the policy module
+    from baton import policy
 
-    if governed:
+    if policy.governed(catalog):
         found = policy.problems(catalog)
         if found:
             return found

@@ -18,7 +18,9 @@ from baton.aws import AwsClients
 from baton.catalog import AgentSpec, Catalog, SideEffect, ToolSpec, resolve
 from baton.clock import now_iso
 from baton.egress import EgressDenied
-from baton.models import (
+from baton.redaction import REDACTOR
+from baton.secrets import SecretsBroker
+from baton.task_models import (
     ApprovalGrant,
     CallOutcome,
     PendingCall,
@@ -27,8 +29,6 @@ from baton.models import (
     arguments_sha256,
     invalid_fields,
 )
-from baton.redaction import REDACTOR
-from baton.secrets import SecretsBroker
 
 if TYPE_CHECKING:
     from baton.credentials import SessionBroker, TokenBroker

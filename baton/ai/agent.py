@@ -43,8 +43,8 @@ from pydantic import BaseModel, JsonValue, ValidationError
 
 from baton.ai.gateway import ModelGateway
 from baton.catalog import AgentSpec, Catalog, CatalogError, ModelSpec
-from baton.models import ModelAllowance, ModelUsage, TaskInput
 from baton.redaction import REDACTOR
+from baton.task_models import ModelAllowance, ModelUsage, TaskInput
 from baton.tools import AgentTaskFailed, RetryableAgentError, ToolBox
 
 RESULT_TOOL = "submit_result"
@@ -275,7 +275,7 @@ class Conversation:
     def _refused(self, name: str, use_id: str, arguments: dict[str, Any], why: str) -> dict[str, Any]:
         """A use the toolbox cannot be handed: recorded as the toolbox records invalid arguments, and answered."""
         from baton.clock import now_iso
-        from baton.models import ToolCallRecord
+        from baton.task_models import ToolCallRecord
 
         keys: list[JsonValue] = [*sorted(arguments)]
         record = ToolCallRecord(

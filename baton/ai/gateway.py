@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from baton.catalog import ModelSpec
-from baton.models import ModelAllowance, ModelUsage
+from baton.task_models import ModelAllowance, ModelUsage
 from baton.tools import AgentError
 
 

@@ -9,8 +9,6 @@ those recursively.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from baton.catalog import Catalog, ResourceKind, ToolSpec
 from baton.config import LoadedApp
 
@@ -37,7 +35,7 @@ def reachable(catalog: Catalog, workflow: str) -> tuple[str, ...]:
 
 def reach(app: LoadedApp, workflow: str) -> LoadedApp:
     """The app serving only what a run of `workflow` may reach (what LocalEngine then deploys)."""
-    return replace(app, catalog=app.catalog.restricted(reachable(app.catalog, workflow)))
+    return app._replace(catalog=app.catalog.restricted(reachable(app.catalog, workflow)))
 
 
 def _publishes(tool: ToolSpec) -> bool:

@@ -26,7 +26,7 @@ def _runner() -> AgentRunner:
 
 def handle(event: dict[str, Any], runner: AgentRunner) -> dict[str, Any]:
     # pydantic and Baton's models are loaded by the first invocation, not by the import of this module
-    from baton.models import AgentRequest
+    from baton.task_models import AgentRequest
 
     request = AgentRequest.model_validate(event)
     with correlated(request.run_id, stage=request.stage, task=request.index, attempt=request.attempt):

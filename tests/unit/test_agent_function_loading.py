@@ -40,10 +40,14 @@ def test_an_agent_without_oauth_or_session_tools_never_loads_the_credentials_bro
     # Given order_lookup, whose only tool reads a table with the function's own role
     # When a fresh agent function builds its runner
     loaded = modules_after_building("order_lookup")
-    # Then neither the credentials broker nor the TOML parser (read by the CLI only) was loaded
+    # Then neither the credentials broker, the TOML parser (read by the CLI only), the HTTP client (its tool does not
+    # reach out) nor the orchestrator's models (the agent needs a task's only: baton.task_models) was loaded
     assert "baton.agent_runner" in loaded
+    assert "baton.task_models" in loaded
     assert "baton.credentials" not in loaded
     assert "tomllib" not in loaded
+    assert "baton.http" not in loaded
+    assert "baton.models" not in loaded
 
 
 def test_an_agent_with_an_oauth_tool_loads_the_credentials_broker() -> None:
