@@ -13,9 +13,9 @@ from typing import Annotated, Literal, Protocol
 
 from pydantic import Field, JsonValue
 
-# the task's models, re-exported: most of Baton reads every model from here (an agent function imports
-# baton.task_models alone)
-from baton.task_models import (  # noqa: F401
+# the task's models: an agent function imports baton.task_models alone; the rest of Baton reads every model from
+# here (__all__ below re-exports them, for type checkers too)
+from baton.task_models import (
     AgentRequest,
     AgentResult,
     ApprovalGrant,
@@ -456,3 +456,53 @@ class TriggerEvent(Strict):
     # the run that published it (a Baton agent's publish tool puts it in the detail's `publisher`), when one did
     publishing_run_id: str | None = None
     publishing_workflow: str | None = None
+
+
+__all__ = [
+    "INLINE_DEFINITION",
+    "MAX_CAUSE_CHARS",
+    "AgentRequest",
+    "AgentResult",
+    "ApprovalGrant",
+    "AwaitApproval",
+    "CallOutcome",
+    "ChildBudget",
+    "ContextEntry",
+    "Decision",
+    "Delegate",
+    "ExecutionId",
+    "Fail",
+    "Finish",
+    "Highest",
+    "InlineTaskReport",
+    "JournalEntry",
+    "JsonType",
+    "Majority",
+    "ModelAllowance",
+    "ModelUsage",
+    "PendingCall",
+    "PlanRequest",
+    "PlanResponse",
+    "PolicyEffect",
+    "PriorCall",
+    "Reconcile",
+    "ReportedAttempt",
+    "RunId",
+    "RunReader",
+    "RunStatus",
+    "RunView",
+    "Sha256Hex",
+    "StateFailure",
+    "Strict",
+    "Task",
+    "TaskInput",
+    "TaskOutcome",
+    "TaskStatus",
+    "ToolCallRecord",
+    "TransientAttempts",
+    "TriggerEvent",
+    "ValueShape",
+    "arguments_sha256",
+    "invalid_fields",
+    "json_type",
+]
