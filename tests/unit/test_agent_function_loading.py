@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import boto3
 import pytest
 from pydantic import ValidationError
@@ -14,6 +10,7 @@ from baton.aws import AwsClients
 from baton.catalog import CatalogError, PeerTrust
 from baton.runtime import build_agent_runner
 from baton.settings import ENV_AGENT, ENV_CATALOG, ENV_STATE_TABLE
+from tests.unit.fresh_process import modules_after
 
 REFUND_CATALOG = "refund_app.catalog:CATALOG"
 PRINCIPAL = "arn:aws:iam::123456789012:role/peer"
@@ -25,15 +22,11 @@ def agent_env(agent: str) -> dict[str, str]:
 
 def modules_after_building(agent: str) -> set[str]:
     """The modules a fresh process holds once it has built `agent`'s runner (as its first invocation does)."""
-    code = (
-        "import json, sys, boto3\n"
+    return modules_after(
         "from baton.aws import AwsClients\n"
         "from baton.runtime import build_agent_runner\n"
-        f"build_agent_runner({agent_env(agent)!r}, AwsClients(boto3.Session(region_name='us-east-1')))\n"
-        "print(json.dumps(sorted(sys.modules)))\n"
+        f"build_agent_runner({agent_env(agent)!r}, AwsClients(boto3.Session(region_name='us-east-1')))"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)  # noqa: S603 (this test's code)
-    return set(json.loads(done.stdout))
 
 
 def test_an_agent_without_oauth_or_session_tools_never_loads_the_credentials_broker() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import sys
 
 import boto3
@@ -15,6 +14,7 @@ from baton.catalog import CatalogError
 from baton.config import WorkflowDirectory
 from baton.runtime import build_api
 from baton.settings import ENV_STATE_TABLE, ENV_WORKFLOW_CATALOGS, SettingsError
+from tests.unit.fresh_process import modules_after
 
 REFUND_CATALOG = "refund_app.catalog:CATALOG"
 SUPPORT_CATALOG = "support_triage_app.catalog:CATALOG"
@@ -24,16 +24,12 @@ SOURCES = {"refund": REFUND_CATALOG, "support-triage": SUPPORT_CATALOG}
 def modules_after_looking_up(workflow: str) -> set[str]:
     """The modules a fresh process holds once its API function has looked `workflow` up (as a start request does)."""
     env = {ENV_STATE_TABLE: "state", ENV_WORKFLOW_CATALOGS: json.dumps(SOURCES)}
-    code = (
-        "import json, sys, boto3\n"
+    return modules_after(
         "from baton.aws import AwsClients\n"
         "from baton.runtime import build_api\n"
         f"services = build_api({env!r}, AwsClients(boto3.Session(region_name='us-east-1')))\n"
-        f"assert services.workflows.get({workflow!r}) is not None\n"
-        "print(json.dumps(sorted(sys.modules)))\n"
+        f"assert services.workflows.get({workflow!r}) is not None"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)  # noqa: S603 (this test's code)
-    return set(json.loads(done.stdout))
 
 
 def test_a_request_for_one_workflow_loads_only_the_catalog_declaring_it() -> None:
