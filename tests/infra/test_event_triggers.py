@@ -17,7 +17,7 @@ from baton.catalog import ResourceKind, ResourceRef
 from baton.iam import Platform, PlatformRef, Ref, agent_role, render_statement, starter_role
 from baton.testing.cloudformation import Synthesized, synthesize
 from security_alerting_app.catalog import CATALOG
-from security_alerting_app.tools import BUS
+from security_alerting_app.names import BUS
 
 SUBSCRIBERS = ("alert-enrichment", "alert-notification")
 

@@ -32,7 +32,7 @@ from baton.catalog import (
     build_catalog,
 )
 from compliance_review_app import models
-from compliance_review_app.tools import DOCUMENTS, REPORTS
+from compliance_review_app.names import DOCUMENTS, REPORTS
 
 RESOURCES = [
     ResourceSpec(

@@ -8,9 +8,7 @@ from typing import Any
 
 from baton.tools import AgentTaskFailed, ToolContext
 from compliance_review_app.models import GetDocumentArgs, PublishReportArgs
-
-DOCUMENTS = "review_documents"
-REPORTS = "compliance_reports"
+from compliance_review_app.names import DOCUMENTS, REPORTS
 
 
 def get_document(args: GetDocumentArgs, ctx: ToolContext) -> dict[str, str] | None:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from baton.testing.cloudformation import Deployment, deploy, synthesize
-from compliance_review_app.tools import REPORTS
+from compliance_review_app.names import REPORTS
 
 EXAMPLES = Path(__file__).resolve().parents[1]
 WORKFLOW = "compliance-review"

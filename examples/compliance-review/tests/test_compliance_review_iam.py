@@ -17,7 +17,7 @@ from baton.iam import agent_role
 from baton.rule_of_two import classify_all
 from baton.testing.cloudformation import Synthesized, synthesize
 from compliance_review_app.catalog import CATALOG, WORKFLOW
-from compliance_review_app.tools import DOCUMENTS, REPORTS
+from compliance_review_app.names import DOCUMENTS, REPORTS
 from tests.infra.helpers import expected_statements, function_role, functions_by_env, role_statements
 
 LOGS_AND_TRACES = {"WriteOwnLogs", "Tracing"}

@@ -19,8 +19,8 @@ from baton.rule_of_two import constrained_output
 from baton.runs import InvalidRunInput, RunRecord
 from baton.verification import verify_record
 from compliance_review_app.models import ComplianceReport, Labels
+from compliance_review_app.names import REPORTS
 from compliance_review_app.planner import ComplianceReviewPlanner
-from compliance_review_app.tools import REPORTS
 
 EXAMPLES = Path(__file__).resolve().parents[1]
 WORKFLOW = "compliance-review"

@@ -32,7 +32,7 @@ from baton.catalog import (
 )
 from baton.federation import PeerRunArgs
 from cross_bu_reporting_app import models
-from cross_bu_reporting_app.tools import BU_A_SALES, BU_B_SALES, EXTERNAL_ID_SECRET
+from cross_bu_reporting_app.names import BU_A_SALES, BU_B_SALES, EXTERNAL_ID_SECRET
 
 BU_A_ACCOUNT = "111111111111"
 BU_B_ACCOUNT = "222222222222"

@@ -6,10 +6,7 @@ from typing import Any
 
 from baton.tools import ToolContext
 from cross_bu_reporting_app.models import SalesQuery
-
-BU_A_SALES = "bu_a_sales"
-BU_B_SALES = "bu_b_sales"
-EXTERNAL_ID_SECRET = "bu_a_external_id"  # noqa: S105 (a secret's name)
+from cross_bu_reporting_app.names import BU_A_SALES, BU_B_SALES
 
 
 def _read(table: str, args: SalesQuery, ctx: ToolContext) -> dict[str, Any] | None:

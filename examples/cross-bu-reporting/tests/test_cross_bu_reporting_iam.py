@@ -32,7 +32,7 @@ from cross_bu_reporting_app.catalog import (
     PEER_ROLE_NAME,
 )
 from cross_bu_reporting_app.models import SalesSummary
-from cross_bu_reporting_app.tools import EXTERNAL_ID_SECRET
+from cross_bu_reporting_app.names import EXTERNAL_ID_SECRET
 
 
 @pytest.fixture(scope="module")

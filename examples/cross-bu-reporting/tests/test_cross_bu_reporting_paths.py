@@ -33,7 +33,7 @@ from cross_bu_reporting_app.catalog import (
     PEER_ROLE_ARN,
 )
 from cross_bu_reporting_app.models import ConsolidatedReport, SalesSummary
-from cross_bu_reporting_app.tools import EXTERNAL_ID_SECRET
+from cross_bu_reporting_app.names import EXTERNAL_ID_SECRET
 
 CATALOG = "cross_bu_reporting_app.catalog:CATALOG"
 WORKFLOW = "cross-bu-reporting"

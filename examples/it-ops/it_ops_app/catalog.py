@@ -27,7 +27,7 @@ from baton.catalog import (
     build_catalog,
 )
 from it_ops_app import models
-from it_ops_app.tools import (
+from it_ops_app.names import (
     DIRECTORY_SYNC,
     NETWORK_LINKS,
     NETWORK_TICKETS,

@@ -6,13 +6,14 @@ from typing import Any
 
 from baton.tools import ToolContext
 from it_ops_app.models import PageArgs, ServiceArgs, TicketArgs
-
-NETWORK_LINKS = "network_links"
-DIRECTORY_SYNC = "directory_sync"
-SERVICE_HEALTH = "service_health"
-NETWORK_TICKETS = "network_tickets"
-RESTART_REQUESTS = "restart_requests"
-ONCALL_PAGES = "oncall_pages"
+from it_ops_app.names import (
+    DIRECTORY_SYNC,
+    NETWORK_LINKS,
+    NETWORK_TICKETS,
+    ONCALL_PAGES,
+    RESTART_REQUESTS,
+    SERVICE_HEALTH,
+)
 
 
 def _get(ctx: ToolContext, table: str, service: str) -> dict[str, Any] | None:

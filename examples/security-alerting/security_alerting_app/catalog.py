@@ -31,7 +31,7 @@ from baton.catalog import (
     build_catalog,
 )
 from security_alerting_app import models
-from security_alerting_app.tools import ALERT_PAGES, ASSET_INVENTORY, ASSET_OWNERS, BUS, DETAIL_TYPE, SOURCE
+from security_alerting_app.names import ALERT_PAGES, ASSET_INVENTORY, ASSET_OWNERS, BUS, DETAIL_TYPE, SOURCE
 
 FINDING_KEYS = ("finding_id", "account_id", "resource_id", "signal", "severity")
 

@@ -8,18 +8,7 @@ from typing import Any
 from baton.tools import ToolContext
 from baton.triggers import publish_event
 from security_alerting_app.models import LookupAssetArgs, PageTeamArgs, PublishFindingArgs
-
-BUS = "security_findings"
-ASSET_OWNERS = "asset_owners"
-ALERT_PAGES = "alert_pages"
-SOURCE = "baton.security-alerting"
-DETAIL_TYPE = "Security Finding"
-# what the asset inventory holds offline (an SSM parameter: resource id -> owning team and environment)
-ASSET_INVENTORY = {
-    "payments-exports": {"team": "payments", "environment": "production"},
-    "marketing-site": {"team": "web", "environment": "production"},
-    "scratch-bucket": {"team": "platform", "environment": "development"},
-}
+from security_alerting_app.names import ALERT_PAGES, ASSET_OWNERS, BUS, DETAIL_TYPE, SOURCE
 
 
 def publish_finding(args: PublishFindingArgs, ctx: ToolContext) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from baton.catalog import ResourceKind, ResourceRef
 from baton.graph import mermaid
 from baton.iam import Component, Platform, PlatformRef, agent_role, all_roles, starter_role
 from security_alerting_app.catalog import CATALOG
-from security_alerting_app.tools import BUS
+from security_alerting_app.names import BUS
 
 SUBSCRIBERS = ("alert-enrichment", "alert-notification")
 PLATFORM_SIDS = {"WriteOwnLogs", "Tracing"}

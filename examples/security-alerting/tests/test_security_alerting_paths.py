@@ -19,7 +19,7 @@ from baton import keys
 from baton.local.engine import LocalEngine
 from baton.models import RunStatus
 from baton.verification import verify_record
-from security_alerting_app.tools import BUS, DETAIL_TYPE, SOURCE
+from security_alerting_app.names import BUS, DETAIL_TYPE, SOURCE
 
 EXAMPLES = Path(__file__).resolve().parents[1]
 DETECTION = "security-alerting"

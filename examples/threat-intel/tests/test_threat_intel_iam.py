@@ -18,8 +18,8 @@ from baton.rule_of_two import classify_all
 from baton.testing.cloudformation import Synthesized, synthesize
 from tests.infra.helpers import expected_statements, function_role, functions_by_env, role_statements
 from threat_intel_app.catalog import CATALOG, WORKFLOW
+from threat_intel_app.names import FEED_HOSTS
 from threat_intel_app.planner import FEEDS
-from threat_intel_app.tools import FEED_HOSTS
 
 LOGS_AND_TRACES = {"WriteOwnLogs", "Tracing"}
 

@@ -6,7 +6,7 @@ from collections import Counter
 
 from baton.tools import ToolBox
 from threat_intel_app.models import SEVERITIES, FeedInput, FeedReport, Indicator, ReportInput, ThreatReport
-from threat_intel_app.tools import FEED_HOSTS
+from threat_intel_app.names import FEED_HOSTS
 
 
 def _feed(name: str, task: FeedInput, tools: ToolBox) -> FeedReport:

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from baton.catalog import AgentSpec, Budgets, Catalog, SideEffect, ToolSpec, WorkflowSpec, build_catalog
 from threat_intel_app import models
+from threat_intel_app.names import FEED_HOSTS
 from threat_intel_app.planner import FEEDS, INTEL
-from threat_intel_app.tools import FEED_HOSTS
 
 TOOLS = [
     ToolSpec(

@@ -6,8 +6,7 @@ from typing import Any
 
 from baton.tools import RetryableToolError, ToolContext
 from threat_intel_app.models import QueryFeedArgs
-
-FEED_HOSTS = {"feed_a": "feed-a.example.com", "feed_b": "feed-b.example.com", "feed_c": "feed-c.example.com"}
+from threat_intel_app.names import FEED_HOSTS
 
 
 class FeedRefused(Exception):

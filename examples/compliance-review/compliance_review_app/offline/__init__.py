@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from baton.local.deployment import OfflineDeployment
-from compliance_review_app.tools import DOCUMENTS, REPORTS
+from compliance_review_app.names import DOCUMENTS, REPORTS
 
 SEED = Path(__file__).with_name("documents.json")
 

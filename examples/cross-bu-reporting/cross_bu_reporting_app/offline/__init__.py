@@ -13,7 +13,7 @@ from typing import Any
 
 from baton.local.functions import agent_function_name
 from cross_bu_reporting_app.catalog import BU_A_ACCOUNT, BU_A_API_URL, BU_B_CALLER_ROLE, EXTERNAL_ID
-from cross_bu_reporting_app.tools import BU_A_SALES, BU_B_SALES, EXTERNAL_ID_SECRET
+from cross_bu_reporting_app.names import BU_A_SALES, BU_B_SALES, EXTERNAL_ID_SECRET
 
 SEED = Path(__file__).with_name("sales.json")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from baton.local.deployment import OfflineDeployment
-from it_ops_app.tools import DIRECTORY_SYNC, NETWORK_LINKS, SERVICE_HEALTH
+from it_ops_app.names import DIRECTORY_SYNC, NETWORK_LINKS, SERVICE_HEALTH
 
 SEED = Path(__file__).with_name("services.json")
 
