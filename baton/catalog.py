@@ -34,6 +34,8 @@ EgressDestination = Annotated[str, Field(pattern=EGRESS_PATTERN)]
 MAX_AGENT_OUTPUT_BYTES = 200_000
 # "module.path:attribute"
 DottedPath = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$")]
+# an IAM role: an approver, a reader, a peer's trusted principal or the role a peer call assumes
+RoleArn = Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]+$")]
 
 
 class CatalogError(ValueError):
@@ -192,7 +194,7 @@ class PeerSpec(_Spec):
 
     api_url: Annotated[str, Field(pattern=PEER_URL_PATTERN, max_length=2000)]
     workflow: WorkflowName
-    role_arn: "RoleArn"
+    role_arn: RoleArn
     external_id_secret: Name
     result_model: type[BaseModel]
     region: Annotated[str, Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$")] = "us-east-1"
@@ -212,7 +214,7 @@ class PeerTrust(_Spec):
 
     # IAM's role-name characters; the length as max_length (a bounded repeat in the pattern builds a larger regex)
     role_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_+=,.@-]+$", max_length=64)]
-    principals: "tuple[RoleArn, ...]" = Field(min_length=1)
+    principals: tuple[RoleArn, ...] = Field(min_length=1)
     external_id: Annotated[str, Field(pattern=EXTERNAL_ID_PATTERN, min_length=2, max_length=1224)]
 
 
@@ -478,7 +480,6 @@ class Budgets(_Spec):
     max_output_tokens: int = Field(default=20_000, ge=0)
 
 
-RoleArn = Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]+$")]
 MIN_APPROVAL_SECONDS, MAX_APPROVAL_SECONDS = 60, 7 * 24 * 3600
 
 
