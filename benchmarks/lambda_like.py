@@ -46,18 +46,13 @@ KINDS = ("api", "orchestrator", "agent", "archiver")
 LAYOUTS = ("bytecode", "plain")
 HANDLER_MODULE = "baton.functions.{kind}.handler"
 REGION = "us-east-1"
-RUNTIME_ENV = {  # as baton/infra/constructs/function.py sets them (not imported: that module needs CDK)
-    "POWERTOOLS_SERVICE_NAME": "baton",
-    "POWERTOOLS_METRICS_NAMESPACE": "Baton",
-    "POWERTOOLS_LOG_LEVEL": "INFO",
-    "POWERTOOLS_LOGGER_LOG_EVENT": "false",
-    "PYDANTIC_DISABLE_PLUGINS": "__all__",
-}
 TRACE_HEADER = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
 
 
 def lambda_env(kind: str, asset: Path, function_env: dict[str, str] | None = None) -> dict[str, str]:
     """The process environment of a function on Lambda (X-Ray sampled, sent to a local address)."""
+    from baton.settings import RUNTIME_ENV  # what CDK gives every function besides its Settings
+
     return {
         "PATH": os.environ.get("PATH", ""),
         "LANG": "C.UTF-8",

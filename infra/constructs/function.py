@@ -15,19 +15,10 @@ from baton.iam import Platform, PlatformRef, Ref, RoleSpec
 from baton.infra.bundling import FunctionCode
 from baton.infra.constructs.nag import acknowledge
 from baton.infra.constructs.roles import DerivedRole
+from baton.settings import RUNTIME_ENV
 
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 RUNTIME_VERSION = PYTHON_VERSION
-# every function's environment besides its Settings: Powertools' configuration, and no scan for pydantic plugins
-# (Baton uses none; the scan reads every installed distribution's metadata when the first model is built, ~1 ms of
-# each cold start)
-RUNTIME_ENV = {
-    "POWERTOOLS_SERVICE_NAME": "baton",
-    "POWERTOOLS_METRICS_NAMESPACE": "Baton",
-    "POWERTOOLS_LOG_LEVEL": "INFO",
-    "POWERTOOLS_LOGGER_LOG_EVENT": "false",
-    "PYDANTIC_DISABLE_PLUGINS": "__all__",
-}
 
 
 # who invokes each kind of function (synchronously, or through an event source with its own failure handling)
