@@ -239,7 +239,12 @@ def _with_task_inputs(response: PlanResponse, tasks: dict[int, TaskInput]) -> Pl
         return response
     if sorted(tasks) != list(range(len(response.tasks))):
         raise StateError(f"a task of run {response.run_id!r}'s stage {response.stage} is missing")
-    return response.model_copy(update={"task_json": [tasks[index].model_dump_json() for index in sorted(tasks)]})
+    return response.model_copy(update={"task_json": _task_json(tasks)})
+
+
+def _task_json(tasks: dict[int, TaskInput]) -> list[str]:
+    """An inline stage's task inputs as its answer carries them: in task order, each as its TASK# item holds it."""
+    return [tasks[index].model_dump_json() for index in sorted(tasks)]
 
 
 def inline_attempts(stage: int, execution: str, reports: list[InlineTaskReport]) -> list[RecordedAttempt]:
@@ -569,7 +574,7 @@ class Orchestrator:
         is awaited by reference) and their inputs and reports fit the state (INLINE_STAGE_BYTES)."""
         if not stage.inline_capable or any(task.child_run_id is not None for task in tasks.values()):
             return response
-        task_json = [tasks[index].model_dump_json() for index in sorted(tasks)]
+        task_json = _task_json(tasks)
         limit = (INLINE_STAGE_BYTES - sum(len(text.encode()) for text in task_json)) // len(task_json)
         needed = max(self._catalog.agents[task.agent].max_output_bytes for task in tasks.values())
         if limit < needed + REPORT_HEADROOM_BYTES:
