@@ -597,6 +597,14 @@ class Catalog(_Spec):
                 names[ref.name] = None
         return tuple(self.resources[name] for name in names)
 
+    def policy_files(self) -> dict[PolicyFile, list[AgentSpec]]:
+        """Each tool-call policy file of the catalog and the agents under it (baton.policy reads and checks them)."""
+        files: dict[PolicyFile, list[AgentSpec]] = {}
+        for agent in self.agents.values():
+            if agent.policies is not None:
+                files.setdefault(agent.policies, []).append(agent)
+        return files
+
     def restricted(self, workflows: Collection[str]) -> "Catalog":
         """The catalog of `workflows` alone: them, their agents, those agents' tools, and the resources these name
         (a tool's grants, secrets and session, an approval's notify target, a trigger's bus), checked as any catalog
@@ -653,8 +661,7 @@ def _policies_checked_at_synthesis(catalog: Catalog) -> bool:
     not check them again (find_spec: whether the engine ships, without importing its 15 MB library)."""
     if not os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
         return False
-    governed = any(agent.policies is not None for agent in catalog.agents.values())
-    return governed and importlib.util.find_spec("cedarpy") is None
+    return bool(catalog.policy_files()) and importlib.util.find_spec("cedarpy") is None
 
 
 def build_catalog(

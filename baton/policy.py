@@ -299,18 +299,9 @@ def generate_schema(catalog: Catalog) -> dict[str, Any]:
 # ---------------------------------------------------------------- checking a catalog's policies
 
 
-def governed(catalog: Catalog) -> dict[PolicyFile, list[AgentSpec]]:
-    """Each policy file of the catalog and the agents under it."""
-    files: dict[PolicyFile, list[AgentSpec]] = {}
-    for agent in catalog.agents.values():
-        if agent.policies is not None:
-            files.setdefault(agent.policies, []).append(agent)
-    return files
-
-
 def problems(catalog: Catalog) -> list[str]:
     """Every policy file of the catalog, read and validated against the schema generated from it."""
-    files = governed(catalog)
+    files = catalog.policy_files()
     if not files:
         return []
     found: list[str] = []

@@ -195,7 +195,7 @@ def catalog_problems(catalog: Catalog) -> list[str]:
     that a policy could make wait for a person."""
     from baton import policy
 
-    if policy.governed(catalog):
+    if catalog.policy_files():
         found = policy.problems(catalog)
         if found:
             return found
