@@ -154,6 +154,7 @@ class LocalEngine:
             )
             services = build_api(api.to_env(), self._recording_clients(API_FUNCTION))
             self.starter, self.store, self.desk = services.starter, services.store, services.desk
+            self.api_workflows = services.workflows  # what the API serves, each loaded as it is on Lambda
             for workflow in self.catalog.workflows.values():
                 if workflow.offline_fixture:
                     self.fixtures[workflow.name] = resolve(workflow.offline_fixture)(self)
@@ -418,7 +419,7 @@ class LocalEngine:
             "requestContext": {"requestId": "local", "identity": identity},
             "body": json.dumps(body),
         }
-        response = handle_request(event, self.catalog.workflows, self.starter, self.store, self.desk)
+        response = handle_request(event, self.api_workflows, self.starter, self.store, self.desk)
         return int(response["statusCode"]), json.loads(response["body"])
 
     def advance_clock(self, seconds: float, run_id: str | None = None) -> None:

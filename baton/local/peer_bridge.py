@@ -205,7 +205,7 @@ class PeerBridge:
         from baton.api import handle_request
 
         engine = self._engine
-        response = handle_request(event, engine.catalog.workflows, engine.starter, engine.store, engine.desk)
+        response = handle_request(event, engine.api_workflows, engine.starter, engine.store, engine.desk)
         return int(response["statusCode"]), str(response["body"]).encode(), "served"
 
     def _authenticate(self, method: str, target: str, headers: dict[str, str], body: bytes) -> IssuedSession | str:
