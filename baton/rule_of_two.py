@@ -21,6 +21,7 @@ agent whose policies can require approval (an Express execution cannot wait for 
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -75,7 +76,9 @@ def _untrusted_outputs(catalog: Catalog) -> dict[str, list[str]]:
     """(A) of every agent: an agent whose input or tools may be untrusted produces untrusted output, which taints
     the agents reading it (a fixed point over the catalog's agents)."""
     found = {name: _declared_untrusted(catalog, agent) for name, agent in catalog.agents.items()}
-    quarantined = {name for name, agent in catalog.agents.items() if constrained_output(agent.output_model)}
+    # only an agent another one reads can quarantine anything: the schema of the others is never needed
+    read = {key for agent in catalog.agents.values() for key in agent.context_keys if key in catalog.agents}
+    quarantined = {name for name in read if constrained_output(catalog.agents[name].output_model)}
     changed = True
     while changed:
         changed = False
@@ -113,6 +116,7 @@ def _declared_untrusted(catalog: Catalog, agent: AgentSpec) -> list[str]:
     return reasons
 
 
+@cache  # a class's schema does not change, and a merged catalog asks again about each of its parts' agents
 def constrained_output(model: type[BaseModel]) -> bool:
     """Whether every value the model admits is schema-constrained (no free text anywhere in it)."""
     schema = model.model_json_schema(mode="serialization")
