@@ -234,13 +234,18 @@ def _read_json(path: Path) -> Any:
         raise UsageError(f"{name} is not JSON Baton accepts (a number is too large)") from None
 
 
-def _load_app(explicit: str | None) -> LoadedApp:
+def _load_app(explicit: str | None, workflow: str | None = None) -> LoadedApp:
+    """The app (the catalogs a run of `workflow` may reach into, when a workflow is named: baton.local.reach)."""
     from baton.catalog import CatalogError
     from baton.config import ConfigError, app_config, load_app
     from baton.validate import describe_exception
 
     try:  # the catalog imports every workflow's models: only when needed
-        return load_app(app_config(explicit))
+        if workflow is None:
+            return load_app(app_config(explicit))
+        from baton.local.reach import load_reach
+
+        return load_reach(app_config(explicit), workflow)
     except (ConfigError, CatalogError) as error:
         raise UsageError(str(error)) from None
     except Exception as error:  # the app's own modules failed to import: say where, in one line
@@ -509,7 +514,7 @@ def _check_run(args: argparse.Namespace) -> tuple[LoadedApp, Any]:
     if args.out is not None:
         _check_writable(args.out)
     run_input = _read_json(args.input)
-    app = _load_app(args.catalog)
+    app = _load_app(args.catalog, args.workflow)
     workflow = _workflow(app.catalog, args.workflow)
     try:
         workflow.input_model.model_validate(run_input)

@@ -10,10 +10,11 @@ import pytest
 
 from baton.catalog import CatalogError
 from baton.cli import main
-from baton.config import LoadedApp, app_config, load_app
+from baton.config import AppConfig, LoadedApp, app_config, load_app
 from baton.local.engine import LocalEngine
-from baton.local.reach import reach, reachable
+from baton.local.reach import load_reach, reach, reachable
 from baton.runs import InvalidRunInput
+from tests.unit.fresh_process import modules_after
 
 ROOT = Path(__file__).resolve().parents[2]
 # the repository root's app: every example app's catalog, merged
@@ -85,6 +86,63 @@ def test_an_engine_of_the_reach_deploys_and_serves_nothing_else(app: LoadedApp) 
         # and the API serves refund's catalog alone: another workflow of the app is unknown there
         with pytest.raises(InvalidRunInput, match="unknown workflow 'it-ops'"):
             engine.start("it-ops", json.loads((ROOT / "examples" / "it-ops" / "default.json").read_text()))
+
+
+def _declared(app: LoadedApp) -> tuple[set[str], ...]:
+    catalog = app.catalog
+    return set(catalog.workflows), set(catalog.agents), set(catalog.tools), set(catalog.resources)
+
+
+def test_loading_what_a_run_reaches_deploys_what_loading_the_whole_app_deploys(app: LoadedApp) -> None:
+    # Given every workflow of the root app
+    for workflow in app.catalog.workflows:
+        # When the catalogs its run may reach into are loaded, and restricted to its reach
+        loaded = load_reach(ROOT_APP, workflow)
+        # Then it deploys exactly what the whole app restricted to its reach deploys
+        assert _declared(reach(loaded, workflow)) == _declared(reach(app, workflow)), workflow
+
+
+@pytest.mark.parametrize(
+    ("workflow", "catalogs"),
+    [
+        # its reach stays in its own catalog: that catalog alone, whichever it is in the app's order
+        ("refund", ["refund_app.catalog:CATALOG"]),
+        ("it-ops", ["it_ops_app.catalog:CATALOG"]),  # its children are declared beside it
+        ("cross-bu-reporting", ["cross_bu_reporting_app.catalog:CATALOG"]),  # so is its peer's workflow
+        # an agent of it publishes events, which a workflow of any catalog may be triggered by: all of them
+        ("security-alerting", list(ROOT_APP.catalogs)),
+        # unknown: all of them, so that the error names every workflow
+        ("no-such-workflow", list(ROOT_APP.catalogs)),
+    ],
+)
+def test_a_run_loads_the_catalog_declaring_its_workflow_alone_when_its_reach_stays_there(
+    workflow: str, catalogs: list[str]
+) -> None:
+    # Given the root app / When the catalogs a run of the workflow may reach into are loaded / Then they are these
+    assert [path for path, _ in load_reach(ROOT_APP, workflow).parts] == catalogs
+
+
+def test_a_peer_declared_in_another_catalog_of_the_app_loads_every_catalog() -> None:
+    # Given an app of BU B's catalog, then BU A's, which declares the workflow B's peer tool starts
+    config = AppConfig(("cross_bu_reporting_app.catalog:BU_B_CATALOG", "cross_bu_reporting_app.catalog:BU_A_CATALOG"))
+    # When a run of B's workflow is loaded / Then both catalogs are, and the peer's workflow is served beside it
+    loaded = load_reach(config, "cross-bu-reporting")
+    assert [path for path, _ in loaded.parts] == list(config.catalogs)
+    assert set(reachable(loaded.catalog, "cross-bu-reporting")) == {"sales-summary", "cross-bu-reporting"}
+    assert _declared(reach(loaded, "cross-bu-reporting")) == _declared(reach(load_app(config), "cross-bu-reporting"))
+
+
+def test_a_run_of_refund_imports_no_other_app_s_catalog() -> None:
+    # Given a fresh process / When it loads what a run of refund from the root app may reach
+    loaded = modules_after(
+        "from baton.config import app_config\n"
+        "from baton.local.reach import load_reach\n"
+        f"load_reach(app_config(cwd=__import__('pathlib').Path({str(ROOT)!r}), env={{}}), 'refund')"
+    )
+    # Then refund's catalog is imported, and no other example app's
+    assert "refund_app.catalog" in loaded
+    others = {name.split(".")[0] for name in loaded if name.endswith("_app.catalog")} - {"refund_app"}
+    assert others == set()
 
 
 @pytest.mark.parametrize(
