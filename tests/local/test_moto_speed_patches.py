@@ -11,6 +11,7 @@ import datetime
 import importlib
 import inspect
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -516,6 +517,76 @@ def test_a_definition_that_does_not_parse_is_refused_every_time(installed: None)
     for _ in range(2):
         with pytest.raises(ASLParserException):
             moto_patches._asl_parse(broken)
+    assert broken not in moto_patches._parse_trees
+
+
+def test_what_the_two_stage_parse_relies_on() -> None:
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    # moto parses with ANTLR's default prediction (full LL) and reports syntax errors through its own listener
+    source = inspect.getsource(AmazonStateLanguageParser.parse)
+    assert "predictionMode" not in source
+    assert "parser.addErrorListener(syntax_error_listener)" in source
+    assert "tree = parser.state_machine()" in source
+
+
+def _baton_definitions() -> dict[str, str]:
+    """Every definition Baton deploys offline: Standard, Express, and the one runs started before inline stages
+    still finish on (tests/local/test_inline_stages.py), with function ARNs filled in."""
+    from baton.statemachine import DEFINITION_FILE, definition_text, render_definition_text
+
+    texts = {
+        "standard": definition_text("standard"),
+        "express": definition_text("express"),
+        "before inline stages": (Path(__file__).parent / "orchestration_before_inline.asl.json").read_text(),
+    }
+    assert DEFINITION_FILE.read_text() == texts["standard"]
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:orchestrator"
+    return {
+        name: render_definition_text(text, dict.fromkeys(set(re.findall(r"\$\{(\w+)\}", text)), arn))
+        for name, text in texts.items()
+    }
+
+
+@pytest.mark.parametrize("name", ["standard", "express", "before inline stages"])
+def test_the_sll_stage_reads_baton_s_definitions_as_moto_s_ll_parse_does(name: str) -> None:
+    from moto.stepfunctions.parser.asl.antlr.runtime.ASLParser import ASLParser
+
+    # Given a definition Baton deploys / When the SLL stage and moto's own parse read it
+    definition = _baton_definitions()[name]
+    sll = moto_patches._sll_tree(definition)
+    _, ll = moto_patches._original_asl_parse.__func__(definition)
+    # Then SLL needed no fallback, and both trees are the same, node for node
+    assert sll is not None
+    assert sll.toStringTree(recog=ASLParser) == ll.toStringTree(recog=ASLParser)
+
+
+def _where(errors: list[str]) -> list[str]:
+    return [error.split(",", 1)[0] for error in errors]  # "line 1:165, at <EOF>, ..." -> "line 1:165"
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        _passing("a").replace('"Pass"', '"NoSuchType"'),
+        _passing("a").replace('"StartAt"', '"StartsAt"'),
+        _passing("a")[:-1],
+        '{"StartAt": "A", "States": {"A": {"Type": "Pass", "End": true, "End": "yes"}}}',
+    ],
+)
+def test_a_definition_sll_refuses_raises_moto_s_own_errors_from_the_ll_parse(installed: None, broken: str) -> None:
+    from moto.stepfunctions.parser.asl.parse.asl_parser import ASLParserException
+
+    # Given a definition with a syntax error, and what moto's own parse says of it
+    with pytest.raises(ASLParserException) as moto_says:
+        moto_patches._original_asl_parse.__func__(broken)
+    # When the patched parse reads it / Then the SLL stage gave up and moto's parse found the errors it finds
+    assert moto_patches._sll_tree(broken) is None
+    with pytest.raises(ASLParserException) as patched_says:
+        moto_patches._asl_parse(broken)
+    # (where: the wording of ANTLR's recovery depends on its shared prediction cache, and moto's own first and
+    # second parse of a truncated definition already word it differently)
+    assert _where(patched_says.value.errors) == _where(moto_says.value.errors)
     assert broken not in moto_patches._parse_trees
 
 
