@@ -105,28 +105,21 @@ class LazyTracer:
         if not self._off():
             self.get().put_metadata(key=key, value=value, namespace=namespace)
 
-    def capture_lambda_handler(
-        self,
-        lambda_handler: Callable[..., Any] | None = None,
-        capture_response: bool | None = None,
-        capture_error: bool | None = None,
-    ) -> Callable[..., Any]:
-        """Powertools' decorator, applied at the handler's first invocation."""
-        if lambda_handler is None:
-            return functools.partial(
-                self.capture_lambda_handler, capture_response=capture_response, capture_error=capture_error
-            )
+    def capture_lambda_handler(self, lambda_handler: Callable[..., Any]) -> Callable[..., Any]:
+        """Powertools' decorator, applied at the handler's first invocation, never recording the handler's response.
+
+        Powertools records a handler's response as trace metadata by default: an agent's tool outputs, the
+        orchestrator's scoped task payloads (untrusted input among them), unredacted (the log redaction never
+        sees a trace), kept 30 days and readable by anyone the account lets read traces. The trace keeps the
+        handler's subsegment, its AWS calls and the annotations; the response stays in the run's own record.
+        """
         handler = lambda_handler
         traced: list[Callable[..., Any]] = []
 
         @functools.wraps(handler)
         def decorate(event: Any, context: Any, **kwargs: Any) -> Any:
             if not traced:
-                traced.append(
-                    self.get().capture_lambda_handler(
-                        handler, capture_response=capture_response, capture_error=capture_error
-                    )
-                )
+                traced.append(self.get().capture_lambda_handler(handler, capture_response=False))
             return traced[0](event, context, **kwargs)
 
         return decorate
