@@ -107,11 +107,18 @@ class LoadedApp(NamedTuple):
 
 
 def load_app(config: AppConfig) -> LoadedApp:
-    if config.root is not None and str(config.root) not in sys.path:
-        sys.path.insert(0, str(config.root))
-    parts = tuple((path, load_catalog(path)) for path in config.catalogs)
+    parts = tuple(load_parts(config))
     catalog = parts[0][1] if len(parts) == 1 else Catalog.merge(*(part for _, part in parts))
     return LoadedApp(config, parts, catalog)
+
+
+def load_parts(config: AppConfig) -> Iterator[tuple[str, Catalog]]:
+    """Each catalog of the app with its path, loaded in order as it is asked for; the app's modules are imported from
+    the directory of the pyproject.toml that named them."""
+    if config.root is not None and str(config.root) not in sys.path:
+        sys.path.insert(0, str(config.root))
+    for path in config.catalogs:
+        yield path, load_catalog(path)
 
 
 @cache

@@ -15,7 +15,7 @@ catalogs are still refused by `baton validate` and at synthesis, which load them
 from __future__ import annotations
 
 from baton.catalog import Catalog, ResourceKind, ToolSpec
-from baton.config import AppConfig, LoadedApp, load_app, load_catalog
+from baton.config import AppConfig, LoadedApp, load_app, load_parts
 
 
 def reachable(catalog: Catalog, workflow: str) -> tuple[str, ...]:
@@ -47,8 +47,7 @@ def load_reach(config: AppConfig, workflow: str) -> LoadedApp:
     """The app's catalogs a run of `workflow` may reach into (`reach` then restricts them): the catalog declaring
     `workflow` alone when it holds all of that, else every catalog (as for an unknown workflow, so that the caller's
     error names every workflow)."""
-    for path in config.catalogs:
-        part = load_catalog(path)
+    for path, part in load_parts(config):
         if workflow in part.workflows:
             if not _leaves(part, reachable(part, workflow)):
                 return load_app(config._replace(catalogs=(path,)))

@@ -4,6 +4,7 @@ may trigger, a peer's workflow served in the same engine; never the rest of the 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -130,6 +131,22 @@ def test_a_peer_declared_in_another_catalog_of_the_app_loads_every_catalog() -> 
     assert [path for path, _ in loaded.parts] == list(config.catalogs)
     assert set(reachable(loaded.catalog, "cross-bu-reporting")) == {"sales-summary", "cross-bu-reporting"}
     assert _declared(reach(loaded, "cross-bu-reporting")) == _declared(reach(load_app(config), "cross-bu-reporting"))
+
+
+def test_the_catalogs_of_an_app_outside_the_path_are_imported_from_its_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an app whose package sits in its own directory, not on the import path (as `baton init` makes one)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    package = tmp_path / "outside_root_app"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "catalog.py").write_text("from refund_app.catalog import CATALOG as CATALOG\n")
+    config = AppConfig(("outside_root_app.catalog:CATALOG",), root=tmp_path)
+    # When what a run of refund may reach is loaded / Then the app's catalog was imported from its root
+    loaded = load_reach(config, "refund")
+    assert [path for path, _ in loaded.parts] == ["outside_root_app.catalog:CATALOG"]
+    assert "refund" in loaded.catalog.workflows
 
 
 def test_a_run_of_refund_imports_no_other_app_s_catalog() -> None:
