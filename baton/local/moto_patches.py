@@ -36,10 +36,6 @@ from typing import Any
 import botocore.loaders
 import botocore.session
 import moto.core.utils as moto_core_utils
-from antlr4 import CommonTokenStream, InputStream
-from antlr4.atn.PredictionMode import PredictionMode
-from antlr4.error.Errors import ParseCancellationException
-from antlr4.error.ErrorStrategy import BailErrorStrategy
 from botocore import xform_name
 
 # ---------------------------------------------------------------- start-up: moto's EC2 backend stays unimported
@@ -596,15 +592,22 @@ def _asl_parse(definition: str) -> tuple[Any, Any]:
     return program, tree
 
 
+# ANTLR's runtime ships no type information (an app's strict mypy reads this module): read as untyped
+_antlr: Any = importlib.import_module("antlr4")
+_bail: Any = importlib.import_module("antlr4.error.ErrorStrategy").BailErrorStrategy
+_cancelled: Any = importlib.import_module("antlr4.error.Errors").ParseCancellationException
+_SLL: Any = importlib.import_module("antlr4.atn.PredictionMode").PredictionMode.SLL
+
+
 def _sll_tree(definition: str) -> Any:
     """The definition's tree by SLL prediction, or None at the first syntax error (then LL decides)."""
-    parser = ASLParser(CommonTokenStream(ASLLexer(InputStream(definition))))
-    parser._interp.predictionMode = PredictionMode.SLL
+    parser = ASLParser(_antlr.CommonTokenStream(ASLLexer(_antlr.InputStream(definition))))
+    parser._interp.predictionMode = _SLL
     parser.removeErrorListeners()
-    parser._errHandler = BailErrorStrategy()
+    parser._errHandler = _bail()
     try:
         return parser.state_machine()  # type: ignore[no-untyped-call]  # moto's generated parser
-    except ParseCancellationException:
+    except _cancelled:
         return None
 
 
