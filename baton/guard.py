@@ -9,7 +9,7 @@ says why, and the denial is audited by the orchestrator.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -23,8 +23,7 @@ MAX_REASON_CHARS = 1_000
 _DECISION: TypeAdapter[Decision] = TypeAdapter(Decision)
 
 
-@dataclass(frozen=True)
-class Guarded:
+class Guarded(NamedTuple):
     decision: Decision
     denial: str | None = None  # why the planner's decision was refused (then `decision` is a Fail)
 

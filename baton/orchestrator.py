@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from baton import clock as _clock
 from baton.approvals import (
@@ -212,8 +212,7 @@ class _Ledger:
         return self._journal
 
 
-@dataclass(frozen=True)
-class _Spend:
+class _Spend(NamedTuple):
     """The run's model usage once this Plan commits: in total, by model, and its planner's part."""
 
     total: ModelUsage

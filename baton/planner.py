@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from baton.audit import digest
 from baton.catalog import Budgets, Catalog, ModelSpec, WorkflowSpec, resolve
@@ -97,8 +97,7 @@ def add_by_model(total: dict[str, ModelUsage], more: dict[str, ModelUsage]) -> d
 # ---------------------------------------------------------------- what a planner may use while deciding
 
 
-@dataclass(frozen=True)
-class InvalidDecision:
+class InvalidDecision(NamedTuple):
     """A model answer that was not a valid decision: what was wrong (Baton's words), and the answer's hash."""
 
     problem: str
