@@ -29,8 +29,20 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from baton.bundle import PYTHON_VERSION
 from benchmarks.bench import goal
-from benchmarks.lambda_like import HANDLER_MODULE, KINDS, lambda_env, lay_out_assets, median, prepare, probe, record
+from benchmarks.lambda_like import (
+    HANDLER_MODULE,
+    KINDS,
+    PLACE,
+    lambda_env,
+    lambda_python,
+    lay_out_assets,
+    median,
+    prepare,
+    probe,
+    record,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 ROUNDS = 7
@@ -272,7 +284,62 @@ def bench_init() -> dict[str, Any]:
             ),
             (f"  {kind}: packages loaded from the asset", ", ".join(figures["packages_from_asset"])),
         ]
+    lambda_python_figures = _on_lambda_python(recorded)
+    if isinstance(lambda_python_figures, str):
+        result["notes"].append((f"on Lambda's Python {PYTHON_VERSION}", lambda_python_figures))
+        return result
+    result["lambda_python"] = lambda_python_figures
+    result["notes"] += [
+        (
+            f"init + first invocation, {kind}, on Lambda's Python {PYTHON_VERSION}",
+            f"{f['total_ms']:.0f} ms = {f['ratio_to_yardstick']:.2f}x yardstick ({f['yardstick_ms']:.0f} ms)",
+        )
+        for kind, f in lambda_python_figures.items()
+    ]
     return result
+
+
+def _on_lambda_python(recorded: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]] | str:
+    """Init + first invocation of each handler and its yardstick on the Lambda runtime's own Python version (the
+    figures with goals are on this machine's development Python), when this machine has it: the Lambda-like place
+    built again from that Python, ROUNDS rounds after one that warms the file cache. Or why there is none."""
+    runtime = lambda_python()
+    if runtime is None:
+        return f"not measured: no python{PYTHON_VERSION} on this machine"
+    place = PLACE / f"python{PYTHON_VERSION}"
+    try:
+        python = prepare(runtime, place)
+        assets = lay_out_assets(python, place)
+    except (RuntimeError, OSError, subprocess.CalledProcessError) as error:
+        return f"not measured: {error}"
+    samples: dict[str, dict[str, list[float]]] = {kind: {"handler": [], "yardstick": []} for kind in KINDS}
+    for round_ in range(ROUNDS + 1):
+        for kind in KINDS:
+            env = lambda_env(kind, assets["bytecode"][kind], recorded[kind]["env"])
+            calls = recorded[kind]["calls"]
+            specs = {
+                "handler": {
+                    "mode": "handler", "module": HANDLER_MODULE.format(kind=kind), "event": recorded[kind]["event"],
+                    "calls": calls, "invocations": 1, "process_env": env,
+                },
+                "yardstick": {
+                    "mode": "yardstick", "calls": calls[:1], "services": sorted({call["client"] for call in calls}),
+                    "process_env": env,
+                },
+            }  # fmt: skip
+            for what, spec in specs.items():
+                total = probe(python, spec)["total_ms"]
+                if round_:
+                    samples[kind][what].append(total)
+    figures: dict[str, dict[str, float]] = {}
+    for kind, measured in samples.items():
+        total, baseline = median(measured["handler"]), median(measured["yardstick"])
+        figures[kind] = {
+            "total_ms": round(total, 1),
+            "yardstick_ms": round(baseline, 1),
+            "ratio_to_yardstick": round(total / baseline, 2),
+        }
+    return figures
 
 
 # ---------------------------------------------------------------- asset size

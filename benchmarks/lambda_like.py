@@ -12,7 +12,8 @@ Two layouts of each asset: `bytecode/<kind>` with every module compiled ahead (w
 goals use: the figure the findings and the goals speak of), and `plain/<kind>` as the asset ships today, without
 bytecode, so that every cold start compiles the asset's modules (Lambda's /var/task is read-only, so nothing is
 cached). The runtime's boto3 has its bytecode in both, as on Lambda. What still differs from Lambda: this
-machine's CPU and Python (not Graviton, not Python 3.13).
+machine's CPU and Python (not Graviton; the init section also measures on the Lambda runtime's Python version when
+this machine has one, `lambda_python()`).
 
 What is replayed (`record()`): each function's first invocation in a real offline run of the refund workflow
 (the API's POST of examples/refund/default.json, then the orchestrator's first stage and the first agent's
@@ -123,8 +124,24 @@ def _stamp(where: Path, digest: str) -> None:
     (where.parent / f"{where.name}.sha256").write_text(digest)
 
 
-def prepare() -> Path:
-    """The runtime's Python (boto3 only) and the asset's third-party packages, each built once per lock content.
+def lambda_python() -> Path | None:
+    """An interpreter of the Lambda runtime's Python version (baton.bundle.PYTHON_VERSION) on this machine, if it
+    has one: on the PATH, or where pyenv keeps its versions (its shims on the PATH only run an activated version)."""
+    from baton.bundle import PYTHON_VERSION
+
+    name = f"python{PYTHON_VERSION}"
+    found = shutil.which(name)
+    kept = sorted(Path.home().glob(f".pyenv/versions/{PYTHON_VERSION}.*/bin/{name}"), reverse=True)
+    for candidate in ([Path(found)] if found else []) + kept:
+        done = subprocess.run([str(candidate), "-c", "import sys"], capture_output=True, check=False)
+        if done.returncode == 0:
+            return candidate
+    return None
+
+
+def prepare(base: Path | None = None, place: Path = PLACE) -> Path:
+    """The runtime's Python (boto3 only) and the asset's third-party packages, each built once per lock content,
+    under `place`, from `base` (default: this Python).
 
     Returns the runtime's interpreter; raises RuntimeError naming what failed.
     """
@@ -135,18 +152,22 @@ def prepare() -> Path:
     for dist, version in pinned_versions().items():
         if dev.get(normalize(dist)) != version:
             raise RuntimeError(f"{dist}: the Lambda lock pins {version}, the dev lock {dev.get(normalize(dist))}")
-    runtime = PLACE / "runtime"
+    base = base or Path(sys.executable)
+    interpreter = subprocess.run(
+        [str(base), "-c", "import sys; print(sys.version)"], capture_output=True, text=True, check=True
+    ).stdout
+    runtime = place / "runtime"
     python = runtime / "bin" / "python"
     provided = _lock_entries(dev_lock, {normalize(d) for d in RUNTIME_PROVIDED})
-    digest = hashlib.sha256((sys.version + provided).encode()).hexdigest()
+    digest = hashlib.sha256((interpreter + provided).encode()).hexdigest()
     if not _built(runtime, digest):
         shutil.rmtree(runtime, ignore_errors=True)
-        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(runtime)], check=True, capture_output=True)
+        subprocess.run([str(base), "-m", "venv", "--without-pip", str(runtime)], check=True, capture_output=True)
         _pip(python, provided, runtime)
         _stamp(runtime, digest)
     bundled = _lock_entries(dev_lock, {normalize(d) for d in RUNTIME_DISTRIBUTIONS})
-    digest = hashlib.sha256((sys.version + bundled).encode()).hexdigest()
-    plain, compiled = PLACE / "deps-plain", PLACE / "deps-bytecode"
+    digest = hashlib.sha256((interpreter + bundled).encode()).hexdigest()
+    plain, compiled = place / "deps-plain", place / "deps-bytecode"
     if not (_built(plain, digest) and _built(compiled, digest)):
         for where in (plain, compiled):
             shutil.rmtree(where, ignore_errors=True)
@@ -162,8 +183,8 @@ def _compile(python: Path, where: Path) -> None:
     subprocess.run([str(python), "-m", "compileall", "-q", "-j", "0", str(where)], check=True, capture_output=True)
 
 
-def lay_out_assets(python: Path) -> dict[str, dict[str, Path]]:
-    """layout -> kind -> the function's asset directory, fresh from the working tree."""
+def lay_out_assets(python: Path, place: Path = PLACE) -> dict[str, dict[str, Path]]:
+    """layout -> kind -> the function's asset directory under `place`, fresh from the working tree."""
     from baton.bundle import source_files
     from baton.config import app_config, load_app
 
@@ -172,9 +193,9 @@ def lay_out_assets(python: Path) -> dict[str, dict[str, Path]]:
     for layout in LAYOUTS:
         dirs[layout] = {}
         for kind in KINDS:
-            target = PLACE / layout / kind
+            target = place / layout / kind
             shutil.rmtree(target, ignore_errors=True)
-            shutil.copytree(PLACE / f"deps-{layout}", target, copy_function=os.link)
+            shutil.copytree(place / f"deps-{layout}", target, copy_function=os.link)
             for path, name in source_files(kind, catalog):
                 destination = target / name
                 destination.parent.mkdir(parents=True, exist_ok=True)
