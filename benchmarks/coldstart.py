@@ -191,27 +191,9 @@ def bench_init() -> dict[str, Any]:
         return {"na": f"could not record the offline run: {type(error).__name__}: {error}"}
     specs: dict[str, dict[str, dict[str, Any]]] = {}
     for kind in KINDS:
-        calls = recorded[kind]["calls"]
-        env = lambda_env(kind, assets["bytecode"][kind], recorded[kind]["env"])
-        handler = {
-            "mode": "handler",
-            "module": HANDLER_MODULE.format(kind=kind),
-            "event": recorded[kind]["event"],
-            "calls": calls,
-            "invocations": 5,
-            "process_env": env,
-        }
-        plain_env = lambda_env(kind, assets["plain"][kind], recorded[kind]["env"])
-        specs[kind] = {
-            "handler": handler,
-            "plain": {**handler, "invocations": 1, "process_env": plain_env},
-            "yardstick": {
-                "mode": "yardstick",
-                "calls": calls[:1],
-                "services": sorted({call["client"] for call in calls}),
-                "process_env": env,
-            },
-        }
+        handler_spec, yardstick_spec = _init_specs(kind, recorded[kind], assets["bytecode"][kind], invocations=5)
+        plain_spec, _ = _init_specs(kind, recorded[kind], assets["plain"][kind], invocations=1)
+        specs[kind] = {"handler": handler_spec, "plain": plain_spec, "yardstick": yardstick_spec}
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {
         kind: {"handler": [], "plain": [], "yardstick": []} for kind in KINDS
     }
@@ -299,6 +281,30 @@ def bench_init() -> dict[str, Any]:
     return result
 
 
+def _init_specs(
+    kind: str, recorded: dict[str, Any], asset: Path, invocations: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The probe specs of a function's recorded first invocation from `asset`, and of its yardstick (boto3, a client
+    for each service the function called, and its first call)."""
+    calls = recorded["calls"]
+    env = lambda_env(kind, asset, recorded["env"])
+    handler = {
+        "mode": "handler",
+        "module": HANDLER_MODULE.format(kind=kind),
+        "event": recorded["event"],
+        "calls": calls,
+        "invocations": invocations,
+        "process_env": env,
+    }
+    yardstick = {
+        "mode": "yardstick",
+        "calls": calls[:1],
+        "services": sorted({call["client"] for call in calls}),
+        "process_env": env,
+    }
+    return handler, yardstick
+
+
 def _on_lambda_python(recorded: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]] | str:
     """Init + first invocation of each handler and its yardstick on the Lambda runtime's own Python version (the
     figures with goals are on this machine's development Python), when this machine has it: the Lambda-like place
@@ -312,24 +318,13 @@ def _on_lambda_python(recorded: dict[str, dict[str, Any]]) -> dict[str, dict[str
         assets = lay_out_assets(python, place)
     except (RuntimeError, OSError, subprocess.CalledProcessError) as error:
         return f"not measured: {error}"
+    specs = {kind: _init_specs(kind, recorded[kind], assets["bytecode"][kind], invocations=1) for kind in KINDS}
     samples: dict[str, dict[str, list[float]]] = {kind: {"handler": [], "yardstick": []} for kind in KINDS}
     for round_ in range(ROUNDS + 1):
         for kind in KINDS:
-            env = lambda_env(kind, assets["bytecode"][kind], recorded[kind]["env"])
-            calls = recorded[kind]["calls"]
-            specs = {
-                "handler": {
-                    "mode": "handler", "module": HANDLER_MODULE.format(kind=kind), "event": recorded[kind]["event"],
-                    "calls": calls, "invocations": 1, "process_env": env,
-                },
-                "yardstick": {
-                    "mode": "yardstick", "calls": calls[:1], "services": sorted({call["client"] for call in calls}),
-                    "process_env": env,
-                },
-            }  # fmt: skip
-            for what, spec in specs.items():
+            for what, spec in zip(("handler", "yardstick"), specs[kind], strict=True):
                 total = probe(python, spec)["total_ms"]
-                if round_:
+                if round_:  # the first round warms the file cache
                     samples[kind][what].append(total)
     figures: dict[str, dict[str, float]] = {}
     for kind, measured in samples.items():
