@@ -11,11 +11,8 @@ import json
 from collections import defaultdict
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer
-
 from baton import keys
-
-_deserializer = TypeDeserializer()
+from baton.attribute_values import from_item
 
 
 def archive_key(workflow: str, run_id: str, first_seq: int, last_seq: int) -> str:
@@ -34,7 +31,7 @@ class AuditArchiver:
             image = record.get("dynamodb", {}).get("NewImage")
             if record.get("eventName") not in {"INSERT", "MODIFY"} or not image:
                 continue
-            item = {name: _deserializer.deserialize(value) for name, value in image.items()}
+            item = from_item(image)
             if not str(item.get("sk", "")).startswith(keys.AUDIT_PREFIX):
                 continue
             audit: dict[str, Any] = json.loads(item["record_json"])

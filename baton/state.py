@@ -1,7 +1,7 @@
 """The state store on DynamoDB: the only module of the runtime that speaks DynamoDB's wire format.
 
 One table holds every run (key schema: baton.keys). Values are JSON text validated by pydantic when read
-back, never pickle; attribute values are built with boto3's TypeSerializer. Every item carries the TTL
+back, never pickle; attribute values are built by baton.attribute_values. Every item carries the TTL
 attribute except audit records, which are never expired.
 """
 
@@ -11,12 +11,12 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 from pydantic import TypeAdapter
 
 from baton import keys
 from baton.approvals import Approval, ApprovalState, TaskToken
+from baton.attribute_values import from_item, to_attribute, to_item
 from baton.audit import AuditRecord, canonical_json
 from baton.models import ContextEntry, PriorCall, RunStatus, TaskInput, TaskOutcome
 from baton.store import (
@@ -35,8 +35,6 @@ from baton.store import (
 TTL_ATTRIBUTE = "expires_at"
 # TransactWriteItems takes at most 100 items
 _TRANSACTION_ITEMS = 100
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
 
 
 def check_size(label: str, text: str) -> None:
@@ -48,14 +46,10 @@ def _item(pk: str, sk: str, expires_at: int | None, **attributes: str | int | bo
     for name, value in attributes.items():
         if isinstance(value, str):
             check_size(f"{name} of {pk} {sk}", value)
-    plain: dict[str, Any] = {"pk": pk, "sk": sk, **attributes}
+    plain: dict[str, str | int | bool] = {"pk": pk, "sk": sk, **attributes}
     if expires_at is not None:
         plain[TTL_ATTRIBUTE] = expires_at
-    return {name: _serializer.serialize(value) for name, value in plain.items()}
-
-
-def _plain(item: dict[str, Any]) -> dict[str, Any]:
-    return {name: _deserializer.deserialize(value) for name, value in item.items()}
+    return to_item(plain)
 
 
 def _meta_item(meta: RunMeta) -> dict[str, Any]:
@@ -222,7 +216,7 @@ class DynamoStateStore:
         else:
             condition = {
                 "ConditionExpression": "version = :expected",
-                "ExpressionAttributeValues": {":expected": _serializer.serialize(commit.expected_version)},
+                "ExpressionAttributeValues": {":expected": to_attribute(commit.expected_version)},
             }
         put_meta = {"Put": {"TableName": self._table, "Item": _meta_item(meta), **condition}}
         # an approval expires only if the API has not decided it meanwhile: in the transaction, conditionally
@@ -353,7 +347,7 @@ class DynamoStateStore:
             TableName=self._table, Key={"pk": {"S": pk}, "sk": {"S": sk}}, ConsistentRead=True
         )
         item = response.get("Item")
-        return None if item is None else _plain(item)
+        return None if item is None else from_item(item)
 
     def _query(self, pk: str, prefix: str, projection: str | None = None) -> Iterator[dict[str, Any]]:
         kwargs: dict[str, Any] = {
@@ -367,7 +361,7 @@ class DynamoStateStore:
         while True:
             response = self._ddb.query(**kwargs)
             for item in response.get("Items", []):
-                yield _plain(item)
+                yield from_item(item)
             if "LastEvaluatedKey" not in response:
                 return
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
