@@ -9,6 +9,7 @@ says why, and the denial is audited by the orchestrator.
 from __future__ import annotations
 
 import json
+from functools import cache
 from typing import NamedTuple
 
 from pydantic import TypeAdapter, ValidationError
@@ -20,7 +21,14 @@ from baton.store import MAX_VALUE_BYTES
 # a task item holds scoped context plus params; params alone get a tenth of the item
 MAX_PARAMS_BYTES = MAX_VALUE_BYTES // 10
 MAX_REASON_CHARS = 1_000
-_DECISION: TypeAdapter[Decision] = TypeAdapter(Decision)
+# a decision of exactly one of these classes is validated again by its own class (the validator the planner's
+# construction built); a subclass or anything else by the Decision union, built only if such an answer comes
+_DECISION_CLASSES = (Delegate, AwaitApproval, Finish, Fail)
+
+
+@cache
+def _decision_adapter() -> TypeAdapter[Decision]:
+    return TypeAdapter(Decision)
 
 
 class Guarded(NamedTuple):
@@ -32,8 +40,13 @@ def guard(raw: object, workflow: WorkflowSpec, stage: int, catalog: Catalog | No
     """`catalog`: what an AwaitApproval's tool and arguments are checked against (without it, one naming a tool
     is refused)."""
     try:
-        known = raw.model_dump() if isinstance(raw, Delegate | AwaitApproval | Finish | Fail) else raw
-        decision = _DECISION.validate_python(known)
+        if isinstance(raw, _DECISION_CLASSES):
+            # validated again from its fields: a planner may have changed them after construction (its kind too)
+            exact = type(raw) in _DECISION_CLASSES
+            validate = type(raw).model_validate if exact else _decision_adapter().validate_python
+            decision = validate(raw.model_dump())
+        else:
+            decision = _decision_adapter().validate_python(raw)
     except ValidationError as error:
         return _deny(f"the planner returned no valid decision ({invalid_fields(error)})")
     if isinstance(decision, Delegate):

@@ -18,6 +18,25 @@ from tests.unit.harness import CALLER, FOUND, Harness, Scripted, call, execution
 READ = Delegate(tasks=[Task(agent="reader")])
 
 
+class _SmuggledDelegate(Delegate):
+    """A planner's own subclass of a decision, carrying a field no decision has."""
+
+    escalate_to: str = "root"
+
+
+def _changed_after_construction(**changes: object) -> Delegate:
+    decision = Delegate(tasks=[Task(agent="reader")])
+    for name, value in changes.items():
+        setattr(decision, name, value)  # pydantic does not validate assignments: the guard must
+    return decision
+
+
+def _task_key_changed_after_construction(key: str) -> Delegate:
+    task = Task(agent="reader")
+    task.key = key
+    return Delegate(tasks=[task])
+
+
 def test_the_first_plan_creates_the_run_from_the_api_start_request_bound_to_its_execution() -> None:
     # Given a start request the API left (the API cannot create run state itself)
     h = Harness(Scripted(READ))
@@ -89,6 +108,29 @@ def test_a_planner_that_raises_or_answers_nonsense_fails_the_run_with_a_reason(p
     assert meta is not None
     assert meta.status is RunStatus.FAILED
     assert h.kinds(run_id)[-1] == "run_failed"
+
+
+@pytest.mark.parametrize(
+    ("tampered", "field"),
+    [
+        (_changed_after_construction(kind="finish"), "kind"),
+        (_changed_after_construction(tasks=[]), "tasks"),
+        (_task_key_changed_after_construction("../meta"), "tasks.0.key"),
+        (_SmuggledDelegate(tasks=[Task(agent="reader")]), "escalate_to"),
+    ],
+    ids=["kind-changed", "tasks-emptied", "task-key-changed", "subclass-with-extra-field"],
+)
+def test_a_decision_a_coded_planner_tampered_with_after_building_it_is_refused(tampered: Delegate, field: str) -> None:
+    # Given a coded planner that built a valid decision, then changed it (or subclassed it) behind pydantic's back
+    h = Harness(Scripted(tampered))
+    run_id = h.start()
+    # When the stage is planned
+    response = h.plan(run_id, 0)
+    # Then the guard validates the decision's fields again: the run fails naming the field, and nothing is delegated
+    assert response.kind == "fail"
+    assert "no valid decision" in response.reason
+    assert field in response.reason
+    assert h.kinds(run_id) == ["run_started", "denial", "decision", "run_failed"]
 
 
 @pytest.mark.parametrize(
