@@ -120,6 +120,7 @@ def test_a_planner_that_raises_or_answers_nonsense_fails_the_run_with_a_reason(p
     ],
     ids=["kind-changed", "tasks-emptied", "task-key-changed", "subclass-with-extra-field"],
 )
+@pytest.mark.attack("ASI05")
 def test_a_decision_a_coded_planner_tampered_with_after_building_it_is_refused(tampered: Delegate, field: str) -> None:
     # Given a coded planner that built a valid decision, then changed it (or subclassed it) behind pydantic's back
     h = Harness(Scripted(tampered))
