@@ -27,7 +27,7 @@ def to_attribute(value: Stored) -> dict[str, Any]:
     if isinstance(value, bool):  # first: a bool is an int
         return {"BOOL": value}
     if isinstance(value, int):
-        return {"N": str(_NUMBERS.create_decimal(value))}  # a number DynamoDB would round raises decimal.Inexact
+        return {"N": str(_NUMBERS.create_decimal(value))}  # one DynamoDB would round raises (decimal.Rounded)
     if isinstance(value, str):
         return {"S": value}
     raise UnsupportedAttribute(f"a Baton item holds strings, whole numbers and booleans, not {type(value).__name__}")
