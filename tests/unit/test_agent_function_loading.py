@@ -23,6 +23,7 @@ def agent_env(agent: str) -> dict[str, str]:
 def modules_after_building(agent: str) -> set[str]:
     """The modules a fresh process holds once it has built `agent`'s runner (as its first invocation does)."""
     return modules_after(
+        "import boto3\n"
         "from baton.aws import AwsClients\n"
         "from baton.runtime import build_agent_runner\n"
         f"build_agent_runner({agent_env(agent)!r}, AwsClients(boto3.Session(region_name='us-east-1')))"

@@ -25,6 +25,7 @@ def modules_after_looking_up(workflow: str) -> set[str]:
     """The modules a fresh process holds once its API function has looked `workflow` up (as a start request does)."""
     env = {ENV_STATE_TABLE: "state", ENV_WORKFLOW_CATALOGS: json.dumps(SOURCES)}
     return modules_after(
+        "import boto3\n"
         "from baton.aws import AwsClients\n"
         "from baton.runtime import build_api\n"
         f"services = build_api({env!r}, AwsClients(boto3.Session(region_name='us-east-1')))\n"

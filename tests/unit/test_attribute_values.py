@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import decimal
 import json
-import os
-import subprocess
-import sys
 from decimal import Decimal
 from typing import Any
 
@@ -15,6 +12,7 @@ import pytest
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from baton.attribute_values import UnsupportedAttribute, from_attribute, from_item, to_attribute, to_item
+from tests.unit.fresh_process import modules_after
 
 AGENTS = ("case_escalator", "customer_notifier", "order_lookup", "payment_reversal", "return_policy")
 
@@ -129,21 +127,16 @@ def test_a_deployed_functions_cold_start_never_imports_boto3() -> None:
         "build_archiver": {**state, "BATON_ARCHIVE_BUCKET": "archive"},
     }
     for builder, env in builds.items():
-        code = (
-            "import json, sys\n"
+        # When a fresh process runs it
+        loaded = modules_after(
             "from baton.aws import AwsClients\n"
             f"from baton.runtime import {builder}\n"
             "import baton.state, baton.archive\n"
             "clients = AwsClients()\n"
             f"{builder}({env!r}, clients)\n"
-            "clients.client('dynamodb')\n"
-            "print(json.dumps(sorted(sys.modules)))\n"
+            "clients.client('dynamodb')\n",
+            env=region,
         )
-        # When a fresh process runs it
-        done = subprocess.run(  # noqa: S603 (this test's own code)
-            [sys.executable, "-c", code], capture_output=True, text=True, check=True, env={**os.environ, **region}
-        )
-        loaded = set(json.loads(done.stdout))
         # Then its clients come from botocore, and neither boto3 nor s3transfer was imported
         assert "botocore.client" in loaded, builder
         assert not {"boto3", "s3transfer"} & loaded, builder
