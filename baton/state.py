@@ -16,7 +16,7 @@ from pydantic import TypeAdapter
 
 from baton import keys
 from baton.approvals import Approval, ApprovalState, TaskToken
-from baton.attribute_values import from_item, to_attribute, to_item
+from baton.attribute_values import Stored, from_item, to_attribute, to_item
 from baton.audit import AuditRecord, canonical_json
 from baton.models import ContextEntry, PriorCall, RunStatus, TaskInput, TaskOutcome
 from baton.store import (
@@ -42,11 +42,11 @@ def check_size(label: str, text: str) -> None:
         raise StateError(f"{label} is larger than {MAX_VALUE_BYTES} bytes")
 
 
-def _item(pk: str, sk: str, expires_at: int | None, **attributes: str | int | bool) -> dict[str, Any]:
+def _item(pk: str, sk: str, expires_at: int | None, **attributes: Stored) -> dict[str, Any]:
     for name, value in attributes.items():
         if isinstance(value, str):
             check_size(f"{name} of {pk} {sk}", value)
-    plain: dict[str, str | int | bool] = {"pk": pk, "sk": sk, **attributes}
+    plain: dict[str, Stored] = {"pk": pk, "sk": sk, **attributes}
     if expires_at is not None:
         plain[TTL_ATTRIBUTE] = expires_at
     return to_item(plain)
